@@ -1,0 +1,1 @@
+"""The application: streaming pipeline, command line, Qt window. The only package that imports Qt."""

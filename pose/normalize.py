@@ -1,0 +1,101 @@
+"""The one normalisation that training, evaluation and live inference all call.
+
+It follows the NTU pipelines of the field (CTR-GCN): centre every person on the spine-middle joint
+of the first person in the first valid frame, then crop the valid frames (a fixed centred crop at
+test time, a random ratio in training) and resize them linearly to the model's window.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pose.layouts import NTU25_CENTER
+from pose.skeleton import Skeleton
+
+DEFAULT_WINDOW = 64
+TEST_CROP = 0.95
+
+
+def center(joints: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Subtract the spine-middle of the first observed person in the first valid frame.
+
+    joints (T, M, 25, 3), valid (T, M). Unobserved entries stay zero so they still read as absent.
+    """
+    out = np.array(joints, np.float32, copy=True)
+    frames = np.flatnonzero(valid.any(axis=1))
+    if frames.size == 0:
+        return out
+    t0 = frames[0]
+    m0 = int(np.flatnonzero(valid[t0])[0])
+    out -= out[t0, m0, NTU25_CENTER]
+    out[~valid] = 0.0
+    return out
+
+
+def _resize_time(x: np.ndarray, length: int) -> np.ndarray:
+    """Linear interpolation along axis 0 to ``length`` samples (end points kept)."""
+    n = x.shape[0]
+    if n == length:
+        return x.copy()
+    if n == 1:
+        return np.repeat(x, length, axis=0)
+    pos = np.linspace(0.0, n - 1, length)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n - 1)
+    w = (pos - lo).reshape((-1,) + (1,) * (x.ndim - 1)).astype(np.float32)
+    return x[lo] * (1 - w) + x[hi] * w
+
+
+def crop_resize(
+    joints: np.ndarray,
+    valid: np.ndarray,
+    window: int = DEFAULT_WINDOW,
+    crop: float | tuple[float, float] = TEST_CROP,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Crop the span of valid frames and resize it to ``window`` frames.
+
+    ``crop`` is a fixed ratio (centred crop, deterministic) or a (low, high) range from which a
+    ratio and an offset are drawn with ``rng`` (training). Returns joints (window, M, 25, 3) and the
+    per-frame validity (window, M) after resizing.
+    """
+    any_valid = valid.any(axis=1)
+    frames = np.flatnonzero(any_valid)
+    if frames.size == 0:
+        return np.zeros((window,) + joints.shape[1:], np.float32), np.zeros((window, valid.shape[1]), bool)
+    begin, end = int(frames[0]), int(frames[-1]) + 1
+    span = end - begin
+    if isinstance(crop, tuple):
+        rng = rng or np.random.default_rng()
+        ratio = float(rng.uniform(crop[0], crop[1]))
+        length = max(min(span, int(round(span * ratio))), 1)
+        offset = int(rng.integers(0, span - length + 1))
+    else:
+        length = max(min(span, int(round(span * float(crop)))), 1)
+        offset = (span - length) // 2
+    seg = joints[begin + offset : begin + offset + length]
+    seg_valid = valid[begin + offset : begin + offset + length].astype(np.float32)
+    out = _resize_time(seg, window).astype(np.float32)
+    out_valid = _resize_time(seg_valid, window) > 0.5
+    out[~out_valid] = 0.0
+    return out, out_valid
+
+
+def normalize_window(
+    skeleton: Skeleton | tuple[np.ndarray, np.ndarray],
+    window: int = DEFAULT_WINDOW,
+    crop: float | tuple[float, float] = TEST_CROP,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Skeleton (or joints, valid) to the model's input: float32 (3, window, 25, M).
+
+    The layout (C, T, V, M) is the one the NTU models of the field take. Persons absent from the
+    whole window are all zeros, which is how the model tells them apart.
+    """
+    if isinstance(skeleton, Skeleton):
+        joints, valid = skeleton.joints, skeleton.valid
+    else:
+        joints, valid = skeleton
+    centred = center(joints, valid)
+    out, _ = crop_resize(centred, valid, window, crop, rng)
+    return np.ascontiguousarray(out.transpose(3, 0, 2, 1))

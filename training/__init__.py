@@ -1,0 +1,1 @@
+"""Offline training, evaluation and export. Imports pose and neuron_core, never app."""
