@@ -1,0 +1,32 @@
+"""Small helpers every reader shares: reading a text file with one-line errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pose.errors import SkeletonError
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The whole file as text; a missing, empty, unreadable or binary file raises SkeletonError."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SkeletonError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise SkeletonError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    return decode_text(raw, str(path))
+
+
+def decode_text(raw: bytes, source: str) -> str:
+    """Bytes to text, refusing empty and binary content with a message naming ``source``."""
+    if not raw.strip():
+        raise SkeletonError(f"{source}: the file is empty")
+    if b"\x00" in raw[:4096]:
+        raise SkeletonError(f"{source}: a binary file, not a text skeleton file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SkeletonError(f"{source}: not a text file (undecodable byte at offset {exc.start})") from None
