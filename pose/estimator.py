@@ -1,0 +1,411 @@
+"""MediaPipe pose on frames: NTU-25 skeletons in metres, with person ids that stay put across frames.
+
+Two routes, both offline. The preferred one is MediaPipe Tasks' ``PoseLandmarker``, which finds
+several persons; it needs a ``.task`` bundle that is normally downloaded, so we assemble it from the
+two models the mediapipe wheel ships (adding the input-normalisation metadata the Tasks runtime
+reads) and cache it. If that fails, the legacy ``mp.solutions.pose`` API (one person) takes over
+with a logged warning. A frame that fails, or whose landmarks are not finite, yields no person
+rather than an exception or NaN joints: the live loop must survive a bad frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from pose.errors import PoseError
+from pose.layouts import J, mediapipe_to_ntu25
+from pose.sources import Frame
+
+log = logging.getLogger(__name__)
+
+# Two detections whose image joints are on average closer than this many torso lengths are one body.
+DUPLICATE_TORSOS = 0.5
+
+# protobuf 4 warns, from inside mediapipe 0.10.14's result conversion, about an API mediapipe still
+# calls; it is not ours to fix and says nothing to a user.
+warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
+
+# Bundle member, model file in the mediapipe wheel, and the input normalisation (pixel - mean) / std
+# the network was trained with, which the Tasks runtime reads from each model's metadata: the
+# detector takes [-1, 1], the landmark model [0, 1].
+BUNDLE_MODELS = (
+    ("pose_detector.tflite", "pose_detection/pose_detection.tflite", 127.5, 127.5),
+    ("pose_landmarks_detector.tflite", "pose_landmark/pose_landmark_full.tflite", 0.0, 255.0),
+)
+
+
+def cache_dir() -> Path:
+    """Where derived files (the pose bundle) live: $NEURON_LIVE_CACHE, else the user's cache dir."""
+    if env := os.environ.get("NEURON_LIVE_CACHE"):
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "neuron-live"
+
+
+def _bundle_ok(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return {m[0] for m in BUNDLE_MODELS} <= set(zf.namelist()) and zf.testzip() is None
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def pose_landmarker_bundle(directory: Path | None = None) -> Path:
+    """Path of a Tasks ``.task`` bundle for PoseLandmarker, built from the wheel's models if absent.
+
+    The bundle is named after the mediapipe version whose models it holds, written to a temporary
+    file and renamed, so concurrent processes and crashes never leave a half-written bundle.
+    """
+    import mediapipe as mp
+    from mediapipe.tasks.python.metadata.metadata_writers import metadata_writer, model_asset_bundle_utils
+
+    directory = directory or cache_dir()
+    path = directory / f"pose_landmarker_full_mediapipe-{mp.__version__}.task"
+    if path.exists() and _bundle_ok(path):
+        return path
+    root = Path(mp.__file__).parent / "modules"
+    models: dict[str, bytes] = {}
+    for member, model, mean, std in BUNDLE_MODELS:
+        writer = metadata_writer.MetadataWriter.create(bytearray((root / model).read_bytes()))
+        writer.add_general_info(member.removesuffix(".tflite")).add_image_input([mean], [std])
+        models[member] = bytes(writer.populate()[0])
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        model_asset_bundle_utils.create_model_asset_bundle(models, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.info("built the pose bundle %s", path)
+    return path
+
+
+# One detected person before tracking: world landmarks (33, 3) in metres, image landmarks (33, 4) as
+# normalised x, y, z and visibility.
+RawPose = tuple[np.ndarray, np.ndarray]
+
+
+class _Backend(Protocol):
+    name: str
+
+    def detect(self, rgb: np.ndarray, timestamp_ms: int) -> list[RawPose]: ...
+
+    def close(self) -> None: ...
+
+
+class _TasksBackend:
+    """MediaPipe Tasks PoseLandmarker in video mode (tracks between frames, several persons)."""
+
+    name = "tasks"
+
+    def __init__(self, max_persons: int, min_confidence: float, bundle: Path) -> None:
+        import mediapipe as mp
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        self._mp = mp
+        options = vision.PoseLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(bundle)),
+            running_mode=vision.RunningMode.VIDEO,
+            num_poses=max_persons,
+            min_pose_detection_confidence=min_confidence,
+            min_pose_presence_confidence=min_confidence,
+            min_tracking_confidence=min_confidence,
+        )
+        self._landmarker = vision.PoseLandmarker.create_from_options(options)
+
+    def detect(self, rgb: np.ndarray, timestamp_ms: int) -> list[RawPose]:
+        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
+        result = self._landmarker.detect_for_video(image, timestamp_ms)
+        return [
+            (
+                np.array([(p.x, p.y, p.z) for p in world], np.float32),
+                np.array([(p.x, p.y, p.z, p.visibility or 0.0) for p in img], np.float32),
+            )
+            for world, img in zip(result.pose_world_landmarks, result.pose_landmarks, strict=True)
+        ]
+
+    def close(self) -> None:
+        self._landmarker.close()
+
+
+class _LegacyBackend:
+    """``mp.solutions.pose`` (full model, the only complexity shipped in the wheel): one person."""
+
+    name = "legacy"
+
+    def __init__(self, min_confidence: float, smooth: bool) -> None:
+        import mediapipe as mp
+
+        self._pose = mp.solutions.pose.Pose(
+            static_image_mode=False,
+            model_complexity=1,
+            smooth_landmarks=smooth,
+            min_detection_confidence=min_confidence,
+            min_tracking_confidence=min_confidence,
+        )
+
+    def detect(self, rgb: np.ndarray, timestamp_ms: int) -> list[RawPose]:
+        result = self._pose.process(rgb)
+        if result.pose_world_landmarks is None or result.pose_landmarks is None:
+            return []
+        world = np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark], np.float32)
+        img = np.array([(p.x, p.y, p.z, p.visibility) for p in result.pose_landmarks.landmark], np.float32)
+        return [(world, img)]
+
+    def close(self) -> None:
+        self._pose.close()
+
+
+@dataclass
+class PersonPose:
+    """One person in one frame: NTU-25 joints in metres, Kinect axes, origin between the hips
+    (MediaPipe world landmarks carry no position in the room); ``image_xy`` the same joints in
+    normalised image coordinates of the unmirrored frame, for drawing (may fall outside [0, 1] for
+    joints out of view); ``visibility`` MediaPipe's mean landmark visibility in [0, 1]."""
+
+    track_id: int
+    joints: np.ndarray  # (25, 3) float32
+    image_xy: np.ndarray  # (25, 2) float32
+    visibility: float
+
+
+@dataclass
+class PoseResult:
+    """The persons found in one frame, with the frame's capture stamp and the time pose took.
+
+    ``t_media`` is the frame's position in its recording (None for a camera): windows built from a
+    recording processed faster or slower than real time use it to keep the true time span.
+    """
+
+    frame_index: int
+    t_capture: float
+    persons: list[PersonPose] = field(default_factory=list)
+    pose_ms: float = 0.0
+    t_media: float | None = None
+
+    @property
+    def t(self) -> float:
+        """The frame's time on the clock that spaces frames correctly: media time, else capture."""
+        return self.t_media if self.t_media is not None else self.t_capture
+
+
+class _OneEuro:
+    """One-Euro filter (Casiez et al., CHI 2012) over a person's joints (25, 3).
+
+    Tasks' PoseLandmarker asked for several persons re-detects them every frame and its output
+    jitters: on the NTU sample its world joints move about 3 cm a frame where the smoothed legacy
+    API's move 6 mm. This low-pass filter's cutoff rises with each joint's speed, removing jitter
+    from still joints while adding little lag to fast ones. Tuned on that clip: 3 cm to 1 cm.
+    """
+
+    MIN_CUTOFF_HZ = 1.5
+    BETA = 1.0  # cutoff gain per m/s of joint speed
+    SPEED_CUTOFF_HZ = 1.0
+
+    def __init__(self) -> None:
+        self._t: float | None = None  # time of the last sample; the state below is set with it
+        self._x = self._dx = np.zeros((25, 3), np.float32)
+
+    @staticmethod
+    def _alpha(cutoff: float | np.ndarray, dt: float) -> float | np.ndarray:
+        return 1.0 / (1.0 + 1.0 / (2.0 * np.pi * cutoff * dt))
+
+    def __call__(self, x: np.ndarray, t: float) -> np.ndarray:
+        if self._t is None or t <= self._t:
+            self._t, self._x, self._dx = t, x.copy(), np.zeros_like(x)
+            return x
+        dt, self._t = t - self._t, t
+        self._dx += self._alpha(self.SPEED_CUTOFF_HZ, dt) * ((x - self._x) / dt - self._dx)
+        cutoff = self.MIN_CUTOFF_HZ + self.BETA * np.linalg.norm(self._dx, axis=-1, keepdims=True)
+        self._x = (self._x + self._alpha(cutoff, dt) * (x - self._x)).astype(np.float32)
+        return self._x.copy()
+
+
+def _hips_and_torso(image_xy: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, float]:
+    """Hip centre and torso length (hips to shoulders, never 0) of image joints (25, 2), both in
+    units of image height once ``scale`` = (width / height, 1) has been applied."""
+    hips = image_xy[J["spine_base"]] * scale
+    return hips, max(float(np.linalg.norm(image_xy[J["spine_shoulder"]] * scale - hips)), 1e-3)
+
+
+def _without_duplicates(persons: list[PersonPose], scale: np.ndarray) -> list[PersonPose]:
+    """Drop a person whose image joints lie, on average, within DUPLICATE_TORSOS torso lengths of a
+    more visible one. Tasks' landmarker can report one body twice when the region it tracks from
+    the last frame and a fresh detection both land on it (seen after a quick move); two real people,
+    even hugging, are further apart than that."""
+    kept: list[PersonPose] = []
+    for person in sorted(persons, key=lambda p: -p.visibility):
+        torso = _hips_and_torso(person.image_xy, scale)[1]
+        if all(
+            np.linalg.norm((person.image_xy - other.image_xy) * scale, axis=1).mean()
+            >= DUPLICATE_TORSOS * torso
+            for other in kept
+        ):
+            kept.append(person)
+    return kept
+
+
+class _Tracker:
+    """Stable ids by greedy nearest matching of image-space hip centres between frames.
+
+    A distance is measured in torso lengths of the detected person (hip centre to shoulder centre
+    in the image, x scaled by the aspect ratio), so the threshold means the same near the camera
+    and far from it. It has to be tight: when two persons overlap (a hug), MediaPipe may report one
+    of them in one frame and the other in the next, and those must not share an id. A track unseen
+    for ``timeout`` seconds is forgotten; a person who reappears later gets a new id.
+    """
+
+    def __init__(self, max_distance: float, timeout: float) -> None:
+        self.max_distance = max_distance
+        self.timeout = timeout
+        self._tracks: dict[int, tuple[np.ndarray, float]] = {}  # id -> (hip centre, last seen)
+        self._next_id = 1
+
+    @property
+    def live_ids(self) -> set[int]:
+        return set(self._tracks)
+
+    def assign(self, image_xy: list[np.ndarray], scale: np.ndarray, t: float) -> list[int]:
+        """Ids for persons given by their NTU-25 image joints (25, 2); ``scale`` = (width / height, 1)."""
+        if any(seen > t for _, seen in self._tracks.values()):  # the clock went back: a new recording
+            self._tracks.clear()
+        self._tracks = {k: v for k, v in self._tracks.items() if t - v[1] <= self.timeout}
+        measured = [_hips_and_torso(xy, scale) for xy in image_xy]
+        pairs = sorted(
+            (float(np.linalg.norm(hips - centre)) / torso, i, k)
+            for i, (hips, torso) in enumerate(measured)
+            for k, (centre, _) in self._tracks.items()
+        )
+        ids: list[int | None] = [None] * len(measured)
+        taken: set[int] = set()
+        for dist, i, k in pairs:
+            if dist > self.max_distance:
+                break
+            if ids[i] is None and k not in taken:
+                ids[i] = k
+                taken.add(k)
+        for i, (hips, _) in enumerate(measured):
+            if ids[i] is None:
+                ids[i] = self._next_id
+                self._next_id += 1
+            self._tracks[ids[i]] = (hips, t)
+        return [int(k) for k in ids]
+
+
+class PoseEstimator:
+    """Frames in, tracked NTU-25 persons out.
+
+    ``backend`` is "auto" (Tasks, else legacy with a warning), "tasks" or "legacy"; ``backend_name``
+    says which one runs. Pose runs on the frame as captured (never mirrored), so left stays left.
+    ``smooth`` filters each person's joints over time (legacy does it inside MediaPipe, for Tasks a
+    One-Euro filter per track does). ``track_distance`` is how far, in torso lengths, a person's hips
+    may move between two sightings and keep the id; ``track_timeout`` how long, in seconds, an
+    unseen id is kept.
+    """
+
+    def __init__(
+        self,
+        max_persons: int = 2,
+        backend: str = "auto",
+        min_confidence: float = 0.5,
+        bundle_dir: Path | None = None,
+        smooth: bool = True,
+        track_distance: float = 0.5,
+        track_timeout: float = 1.0,
+    ) -> None:
+        if max_persons < 1:
+            raise PoseError(f"max_persons must be at least 1, got {max_persons}")
+        if backend not in ("auto", "tasks", "legacy"):
+            raise PoseError(f"unknown pose backend {backend!r} (expected auto, tasks or legacy)")
+        self.max_persons = max_persons
+        self._backend = self._create(backend, max_persons, min_confidence, bundle_dir, smooth)
+        self._tracker = _Tracker(track_distance, track_timeout)
+        self._smooth = smooth and self._backend.name == "tasks"
+        self._filters: dict[int, _OneEuro] = {}
+        self._last_ts = -1
+        if self._backend.name == "legacy" and max_persons > 1:
+            log.warning("legacy MediaPipe pose finds one person only (asked for %d)", max_persons)
+
+    @staticmethod
+    def _create(
+        backend: str, max_persons: int, min_confidence: float, bundle_dir: Path | None, smooth: bool
+    ) -> _Backend:
+        if backend in ("auto", "tasks"):
+            try:
+                return _TasksBackend(max_persons, min_confidence, pose_landmarker_bundle(bundle_dir))
+            except Exception as exc:  # any failure to build or load the bundle: fall back
+                if backend == "tasks":
+                    raise PoseError(f"MediaPipe Tasks pose landmarker unavailable: {exc}") from exc
+                log.warning("MediaPipe Tasks pose unavailable (%s); using legacy single-person pose", exc)
+        try:
+            return _LegacyBackend(min_confidence, smooth)
+        except Exception as exc:
+            raise PoseError(f"MediaPipe pose cannot be started: {exc}") from exc
+
+    @property
+    def backend_name(self) -> str:
+        return self._backend.name
+
+    def process(self, frame: Frame) -> PoseResult:
+        """Detect, map to NTU-25 and track the persons in one frame (at most ``max_persons``)."""
+        start = time.perf_counter()
+        result = PoseResult(frame.index, frame.t_capture, t_media=frame.t_media)
+        # Video mode wants strictly increasing milliseconds, also when a recording restarts.
+        self._last_ts = max(int(round(result.t * 1000.0)), self._last_ts + 1)
+        try:
+            if frame.image.ndim != 3 or frame.image.shape[2] != 3:
+                raise ValueError(f"expected a BGR image (H, W, 3), got shape {frame.image.shape}")
+            rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
+            raw = self._backend.detect(rgb, self._last_ts)
+        except Exception as exc:  # one bad frame must not end a live session
+            log.warning("frame %d: pose estimation failed: %s", frame.index, exc)
+            raw = []
+        found = []
+        for world, img in raw[: self.max_persons]:
+            if not (np.isfinite(world).all() and np.isfinite(img).all()):
+                log.warning("frame %d: MediaPipe returned non-finite landmarks; person skipped", frame.index)
+                continue
+            visibility = float(np.clip(img[:, 3].mean(), 0.0, 1.0))
+            image_xy = mediapipe_to_ntu25(img[:, :2], world=False)
+            found.append(PersonPose(0, mediapipe_to_ntu25(world), image_xy, visibility))
+        result.persons = self._track(found, frame.image.shape, result.t)
+        result.pose_ms = (time.perf_counter() - start) * 1000.0
+        return result
+
+    def _track(self, persons: list[PersonPose], shape: tuple[int, ...], t: float) -> list[PersonPose]:
+        """Drop duplicates, give each person its track id and, where enabled, smooth its joints."""
+        if not persons:  # nothing to match (the tracker ages its tracks at the next sighting)
+            return persons
+        scale = np.array([shape[1] / max(shape[0], 1), 1.0], np.float32)
+        persons = _without_duplicates(persons, scale)
+        ids = self._tracker.assign([p.image_xy for p in persons], scale, t)
+        for person, track_id in zip(persons, ids, strict=True):
+            person.track_id = track_id
+        if self._smooth:
+            live = self._tracker.live_ids
+            self._filters = {k: f for k, f in self._filters.items() if k in live}
+            for person in persons:
+                person.joints = self._filters.setdefault(person.track_id, _OneEuro())(person.joints, t)
+        return persons
+
+    def close(self) -> None:
+        self._backend.close()
+
+    def __enter__(self) -> PoseEstimator:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,188 @@
+"""Frame sources: cameras, videos, image folders, their errors, and the latest-frame grabber."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pose.errors import SourceError
+from pose.sources import (
+    CameraSource,
+    Frame,
+    FrameSource,
+    ImageFolderSource,
+    LatestFrameGrabber,
+    VideoSource,
+    open_source,
+)
+from tests.conftest import shared_path
+
+NTU_CLIP = ("media", "mmaction2_ntu_sample.avi")
+
+
+def write_video(path: Path, frames: int, fps: float, size: tuple[int, int] = (64, 48)) -> Path:
+    """A small MJPG video whose frame i is filled with grey level 10 * i (to check order)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    assert writer.isOpened()
+    for i in range(frames):
+        writer.write(np.full((size[1], size[0], 3), 10 * i, np.uint8))
+    writer.release()
+    return path
+
+
+class EndlessSource(FrameSource):
+    """A camera stand-in: a new frame every 1/fps seconds, forever."""
+
+    def __init__(self, fps: float = 100.0) -> None:
+        super().__init__()
+        self.fps, self.name, self.index = fps, "endless", 0
+
+    def read(self) -> Frame | None:
+        self._wake.wait(1.0 / self.fps)
+        self.index += 1
+        return Frame(np.zeros((4, 4, 3), np.uint8), self.index - 1, time.monotonic(), None)
+
+
+def test_missing_camera_is_a_source_error() -> None:
+    probe = cv2.VideoCapture(0)
+    present = probe.isOpened()
+    probe.release()
+    if present:
+        pytest.skip("this machine has a camera 0")
+    with pytest.raises(SourceError, match="camera 0: cannot be opened"):
+        CameraSource(0)
+    with pytest.raises(SourceError, match="camera 0"):
+        open_source("0")
+
+
+def test_truncated_video_is_a_source_error(tmp_path: Path) -> None:
+    data = shared_path(*NTU_CLIP).read_bytes()
+    for fraction in (0.05, 0.5, 0.9):
+        cut = tmp_path / f"cut{fraction}.avi"
+        cut.write_bytes(data[: int(len(data) * fraction)])
+        with pytest.raises(SourceError, match="truncated"):
+            VideoSource(cut)
+
+
+def test_empty_and_non_video_files_are_source_errors(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.avi"
+    empty.touch()
+    with pytest.raises(SourceError, match="empty"):
+        VideoSource(empty)
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n" * 50)
+    with pytest.raises(SourceError, match="not a video"):
+        open_source(str(text))
+    with pytest.raises(SourceError, match="no such file"):
+        open_source(str(tmp_path / "absent.avi"))
+
+
+def test_folder_without_images_is_a_source_error(tmp_path: Path) -> None:
+    (tmp_path / "readme.txt").write_text("no frames here")
+    with pytest.raises(SourceError, match="no images"):
+        open_source(str(tmp_path))
+
+
+def test_video_frames_in_order_then_none() -> None:
+    with VideoSource(shared_path(*NTU_CLIP)) as source:
+        assert source.fps == pytest.approx(30.0)
+        assert source.frame_count == 72
+        frames = list(source)
+        assert source.read() is None  # stays ended
+    assert len(frames) == 72
+    assert [f.index for f in frames] == list(range(72))
+    assert frames[0].image.shape == (1080, 1920, 3) and frames[0].image.dtype == np.uint8
+    assert frames[10].t_media == pytest.approx(10 / 30)
+    stamps = np.array([f.t_capture for f in frames])
+    assert np.all(np.diff(stamps) > 0)
+    assert abs(stamps[-1] - time.monotonic()) < 60  # time.monotonic() clock
+
+
+def test_realtime_video_plays_at_its_own_rate(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "clip.avi", frames=11, fps=20.0)
+    start = time.monotonic()
+    frames = list(VideoSource(path, realtime=False))
+    fast = time.monotonic() - start
+    start = time.monotonic()
+    paced = list(VideoSource(path, realtime=True))
+    slow = time.monotonic() - start
+    assert len(frames) == len(paced) == 11
+    assert slow >= 0.45  # 10 intervals of 50 ms
+    assert fast < slow
+    gaps = np.diff([f.t_capture for f in paced])
+    assert np.median(gaps) == pytest.approx(0.05, abs=0.02)
+    # grey levels 0, 10, 20 ... survive MJPG closely enough to prove the order
+    assert [int(round(f.image.mean() / 10)) for f in paced] == list(range(11))
+
+
+def test_image_folder_natural_order_and_bad_image(tmp_path: Path) -> None:
+    for i in (1, 2, 10, 11):
+        cv2.imwrite(str(tmp_path / f"frame{i}.png"), np.full((8, 8, 3), i, np.uint8))
+    (tmp_path / "notes.txt").write_text("ignored")
+    source = open_source(str(tmp_path), fps=12.5)
+    assert isinstance(source, ImageFolderSource) and source.frame_count == 4
+    frames = list(source)
+    assert [int(f.image[0, 0, 0]) for f in frames] == [1, 2, 10, 11]
+    assert frames[2].t_media == pytest.approx(2 / 12.5)
+    (tmp_path / "frame12.png").write_bytes(b"not a png")
+    with pytest.raises(SourceError, match="frame12.png"):
+        list(ImageFolderSource(tmp_path))
+
+
+def test_grabber_keeps_only_the_latest_frame(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "clip.avi", frames=30, fps=100.0)
+    source = VideoSource(path, realtime=True)
+    grabber = LatestFrameGrabber(source)
+    received = []
+    while (frame := grabber.get(timeout=2.0)) is not None:
+        received.append(frame.index)
+        time.sleep(0.05)  # a consumer five times slower than the source
+    assert grabber.finished
+    assert received == sorted(received) and len(set(received)) == len(received)
+    assert grabber.dropped > 0
+    assert grabber.captured == 30 == len(received) + grabber.dropped
+    assert received[-1] == 29  # the end is never lost
+    grabber.stop()
+    source.close()
+
+
+def test_grabber_stops_promptly_and_reports_errors() -> None:
+    source = EndlessSource()
+    grabber = LatestFrameGrabber(source)
+    assert grabber.get(timeout=1.0) is not None
+    start = time.monotonic()
+    grabber.stop()
+    assert time.monotonic() - start < 1.0
+    assert not grabber._thread.is_alive()
+    assert grabber.get(timeout=0.2) is None and grabber.finished
+
+    class Broken(EndlessSource):
+        def read(self) -> Frame | None:
+            raise SourceError("camera 7: stopped delivering frames")
+
+    failing = LatestFrameGrabber(Broken())
+    with pytest.raises(SourceError, match="camera 7"):
+        failing.get(timeout=1.0)
+    failing.stop()
+
+
+def test_grabber_get_times_out_without_a_frame() -> None:
+    gate = threading.Event()
+
+    class Slow(EndlessSource):
+        def read(self) -> Frame | None:
+            gate.wait(2.0)
+            return None
+
+    grabber = LatestFrameGrabber(Slow())
+    start = time.monotonic()
+    assert grabber.get(timeout=0.2) is None
+    assert 0.15 < time.monotonic() - start < 1.0
+    assert not grabber.finished  # a timeout, not the end
+    gate.set()
+    grabber.stop()
