@@ -23,6 +23,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from pose.camera_space import DEFAULT_HFOV_DEG, CameraSpace
 from pose.errors import PoseError
 from pose.layouts import J, mediapipe_to_ntu25
 from pose.sources import Frame
@@ -169,8 +170,9 @@ class _LegacyBackend:
 
 @dataclass
 class PersonPose:
-    """One person in one frame: NTU-25 joints in metres, Kinect axes, origin between the hips
-    (MediaPipe world landmarks carry no position in the room); ``image_xy`` the same joints in
+    """One person in one frame: NTU-25 joints in metres, Kinect axes, origin at the camera as in
+    the Kinect recordings (MediaPipe's hip-centred world joints placed by :mod:`pose.camera_space`;
+    with ``camera_space=False`` the origin is between the hips); ``image_xy`` the same joints in
     normalised image coordinates of the unmirrored frame, for drawing (may fall outside [0, 1] for
     joints out of view); ``visibility`` MediaPipe's mean landmark visibility in [0, 1]."""
 
@@ -201,7 +203,7 @@ class PoseResult:
 
 
 class _OneEuro:
-    """One-Euro filter (Casiez et al., CHI 2012) over a person's joints (25, 3).
+    """One-Euro filter (Casiez et al., CHI 2012) over a person's joints (25, 3), or any array.
 
     Tasks' PoseLandmarker asked for several persons re-detects them every frame and its output
     jitters: on the NTU sample its world joints move about 3 cm a frame where the smoothed legacy
@@ -311,7 +313,9 @@ class PoseEstimator:
     ``smooth`` filters each person's joints over time (legacy does it inside MediaPipe, for Tasks a
     One-Euro filter per track does). ``track_distance`` is how far, in torso lengths, a person's hips
     may move between two sightings and keep the id; ``track_timeout`` how long, in seconds, an
-    unseen id is kept.
+    unseen id is kept. ``camera_space`` places each person's joints in camera space from the image
+    landmarks, with a pinhole camera of horizontal field of view ``hfov_deg`` (see
+    :mod:`pose.camera_space`); without it every person stands at the origin.
     """
 
     def __init__(
@@ -323,12 +327,15 @@ class PoseEstimator:
         smooth: bool = True,
         track_distance: float = 0.5,
         track_timeout: float = 1.0,
+        camera_space: bool = True,
+        hfov_deg: float = DEFAULT_HFOV_DEG,
     ) -> None:
         if max_persons < 1:
             raise PoseError(f"max_persons must be at least 1, got {max_persons}")
         if backend not in ("auto", "tasks", "legacy"):
             raise PoseError(f"unknown pose backend {backend!r} (expected auto, tasks or legacy)")
         self.max_persons = max_persons
+        self._camera = CameraSpace(hfov_deg, smoother=_OneEuro if smooth else None) if camera_space else None
         self._backend = self._create(backend, max_persons, min_confidence, bundle_dir, smooth)
         self._tracker = _Tracker(track_distance, track_timeout)
         self._smooth = smooth and self._backend.name == "tasks"
@@ -371,7 +378,8 @@ class PoseEstimator:
         except Exception as exc:  # one bad frame must not end a live session
             log.warning("frame %d: pose estimation failed: %s", frame.index, exc)
             raw = []
-        found = []
+        found: list[PersonPose] = []
+        landmarks: dict[int, RawPose] = {}  # by id() of the person: tracking drops and reorders them
         for world, img in raw[: self.max_persons]:
             if not (np.isfinite(world).all() and np.isfinite(img).all()):
                 log.warning("frame %d: MediaPipe returned non-finite landmarks; person skipped", frame.index)
@@ -379,7 +387,14 @@ class PoseEstimator:
             visibility = float(np.clip(img[:, 3].mean(), 0.0, 1.0))
             image_xy = mediapipe_to_ntu25(img[:, :2], world=False)
             found.append(PersonPose(0, mediapipe_to_ntu25(world), image_xy, visibility))
+            landmarks[id(found[-1])] = (world, img)
         result.persons = self._track(found, frame.image.shape, result.t)
+        if self._camera is not None and result.persons:
+            height, width = frame.image.shape[:2]
+            self._camera.keep(self._tracker.live_ids)
+            for person in result.persons:
+                root = self._camera.root(person.track_id, *landmarks[id(person)], width, height, result.t)
+                person.joints = person.joints + root
         result.pose_ms = (time.perf_counter() - start) * 1000.0
         return result
 

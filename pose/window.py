@@ -47,11 +47,24 @@ class WindowSample:
 
 
 def _motion(joints: np.ndarray, rate: float) -> float:
-    """Mean joint speed (m/s) relative to the hips, each joint's displacement over MOTION_LAG_S."""
+    """How much a person moves (m/s): articulation and travel combined as one speed.
+
+    Articulation is the mean joint speed relative to the spine base, each joint's displacement over
+    MOTION_LAG_S. Travel is the spine base's speed between the mean of the first and of the last
+    quarter of the window: averaging over many frames keeps the depth jitter of a live camera-space
+    root (a few cm per frame) from reading as motion, while a walk still counts. They are combined
+    like the components of a velocity.
+    """
     lag = min(max(int(round(MOTION_LAG_S * rate)), 1), len(joints) - 1)
     if lag < 1:
         return 0.0
-    return float(np.linalg.norm(joints[lag:] - joints[:-lag], axis=-1).mean() * rate / lag)
+    root = joints[:, :1]
+    local = joints - root
+    articulation = float(np.linalg.norm(local[lag:] - local[:-lag], axis=-1).mean() * rate / lag)
+    quarter = max(len(joints) // 4, 1)
+    elapsed = (len(joints) - quarter) / rate
+    travel = float(np.linalg.norm(root[-quarter:, 0].mean(0) - root[:quarter, 0].mean(0)) / elapsed)
+    return float(np.hypot(articulation, travel))
 
 
 class _Track:

@@ -96,8 +96,10 @@ def test_converts_a_video(tmp_path: Path, short_clip: Path, capsys, monkeypatch)
     assert skeleton.label == "hugging other person"
     assert skeleton.meta["dataset"] == "neuron-convert"
     assert skeleton.valid.any(axis=1).sum() >= 14  # a person in (nearly) every frame
-    observed = skeleton.joints[skeleton.valid]
-    assert np.isfinite(observed).all() and np.abs(observed).max() < 2.0  # metres around the hips
+    observed = skeleton.joints[skeleton.valid]  # (N, 25, 3) in camera space
+    assert np.isfinite(observed).all()
+    assert np.abs(observed - observed[:, :1]).max() < 2.0  # metres around the hips (joint 0)
+    assert np.all((observed[:, 0, 2] > 0.5) & (observed[:, 0, 2] < 8.5))  # in front of the camera
 
 
 @pytest.mark.slow

@@ -1,0 +1,157 @@
+"""Where a person stands: MediaPipe's hip-centred world joints placed in camera space.
+
+MediaPipe's world landmarks are metric but centred on each person's own hips, so on their own every
+person stands at the origin: walking becomes walking on the spot, a jump loses its rise and two people
+lose their placement. The recordings the model learns from (Kinect, motion capture) keep that global
+motion, and so does the shared normalisation (it centres on the first frame only), so live joints must
+carry it too. The image landmarks of the same joints say where the body is in the picture: with a
+pinhole camera of assumed field of view, the translation t that makes the projection of (world + t)
+fall on them is the hip centre's position in camera space. Its depth is the focal length times the
+ratio of the body's metric size to its size in the image, so a wrong field of view scales the depths
+(and motion toward the camera) by one factor; sideways and vertical positions in metres are the
+body's offset from the image centre in units of its own size, in which the field of view cancels.
+
+The solve runs in MediaPipe's axes (x right, y down, z away from the camera: the image's own axes,
+those of a pinhole camera) and the result is turned into Kinect axes with the same half turn
+:func:`pose.layouts.mediapipe_to_ntu25` applies to the joints.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from pose.errors import PoseError
+from pose.layouts import MEDIAPIPE_TO_KINECT
+
+# A typical webcam's horizontal field of view; laptop and USB cameras lie between about 55 and 80.
+DEFAULT_HFOV_DEG = 60.0
+# Depths a person in front of a camera can have; solves outside are clamped into it.
+DEPTH_RANGE_M = (0.5, 8.0)
+# Depth assumed for a person seen for the first time in a frame that gives none.
+DEFAULT_DEPTH_M = 2.5
+# Landmarks MediaPipe is less sure of than this (hidden or out of the picture) are guesses: left out.
+MIN_VISIBILITY = 0.5
+# The depth needs the body's spread in the image: fewer visible landmarks than this do not give it.
+MIN_POINTS = 6
+# Below this mean squared spread of the visible landmarks (in units of the focal length, so a body
+# under about 1/300 of it), the depth is not determined.
+MIN_SPREAD = 1e-5
+
+# A smoother takes a value and its time in seconds and returns the smoothed value.
+Smoother = Callable[[np.ndarray, float], np.ndarray]
+
+
+def ray_slopes(image_xy: np.ndarray, width: int, height: int, hfov_deg: float) -> np.ndarray:
+    """Normalised image coordinates (N, 2 or more: x, y first) in [0, 1] to ray slopes (x/z, y/z)
+    of a pinhole camera.
+
+    The principal point is the image centre and the focal length in pixels is (width / 2) /
+    tan(hfov / 2), square pixels: all a frame tells about a camera nobody calibrated.
+    """
+    per_width = 2.0 * math.tan(math.radians(hfov_deg) / 2.0)  # image width over focal length
+    slopes = np.asarray(image_xy, np.float64)[:, :2] - 0.5
+    return slopes * np.array([per_width, per_width * height / width])
+
+
+def _moments(world: np.ndarray, slopes: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted means of a, b, d, e, a^2 + b^2 and a d + b e, where (a, b) are a joint's ray slopes
+    and d = X - a Z, e = Y - b Z; zero weights throughout count every joint equally."""
+    total = weights.sum()
+    w = weights / total if total > 0 else np.full(len(weights), 1.0 / len(weights))
+    de = world[:, :2] - slopes * world[:, 2:]
+    m = w @ np.concatenate([slopes, de, slopes * slopes, slopes * de], axis=1)
+    return np.array([m[0], m[1], m[2], m[3], m[4] + m[5], m[6] + m[7]])
+
+
+def solve_translation(
+    world: np.ndarray, slopes: np.ndarray, weights: np.ndarray, depth_range: tuple[float, float]
+) -> np.ndarray | None:
+    """The translation t (3,) that best puts the projections of world + t (N, 3) on the rays.
+
+    A joint (X, Y, Z) seen along slopes (a, b) satisfies X + tx = a (Z + tz) and Y + ty = b (Z + tz),
+    linear in t. Weighted least squares over the joints has a closed form: for a given tz the best
+    tx, ty are weighted means, and eliminating them leaves tz as the regression of d = X - a Z on a
+    and of e = Y - b Z on b, i.e. the joints' metric spread over their spread in the image. tz is
+    clamped into ``depth_range`` and tx, ty are taken at the clamped depth. None when the landmarks
+    do not determine a depth (too few, or all in one spot), so the caller can fall back on what it
+    knew.
+    """
+    if np.count_nonzero(weights) < MIN_POINTS:
+        return None
+    m = _moments(world, slopes, weights)
+    spread = m[4] - m[0] * m[0] - m[1] * m[1]
+    if not spread > MIN_SPREAD:
+        return None
+    tz = (m[5] - m[0] * m[2] - m[1] * m[3]) / spread
+    if not math.isfinite(tz):
+        return None
+    tz = min(max(tz, depth_range[0]), depth_range[1])
+    return np.array([tz * m[0] - m[2], tz * m[1] - m[3], tz])
+
+
+def translation_at_depth(world: np.ndarray, slopes: np.ndarray, weights: np.ndarray, tz: float) -> np.ndarray:
+    """The translation with depth ``tz`` that best puts world + t on the rays: where the body is
+    across the picture, even when its depth is not known."""
+    m = _moments(world, slopes, weights)
+    return np.array([tz * m[0] - m[2], tz * m[1] - m[3], tz])
+
+
+class CameraSpace:
+    """Per tracked person, the camera-space position of the hip centre, frame after frame.
+
+    ``hfov_deg`` is the camera's assumed horizontal field of view, ``depth_range`` the depths
+    allowed, ``default_depth`` the depth of a new person whose first frame gives none (a later
+    frame without a depth keeps the person's last one, and only where the person is across the
+    picture is updated). ``smoother`` makes a fresh filter for each track: the position, whose depth
+    comes from the body's size in pixels, jitters more than the pose does.
+    """
+
+    def __init__(
+        self,
+        hfov_deg: float = DEFAULT_HFOV_DEG,
+        depth_range: tuple[float, float] = DEPTH_RANGE_M,
+        default_depth: float = DEFAULT_DEPTH_M,
+        smoother: Callable[[], Smoother] | None = None,
+    ) -> None:
+        if not 1.0 <= hfov_deg <= 170.0:
+            raise PoseError(f"camera field of view must be 1 to 170 degrees, got {hfov_deg}")
+        if not 0.0 < depth_range[0] <= default_depth <= depth_range[1]:
+            raise PoseError(f"bad camera depths: range {depth_range}, default {default_depth}")
+        self.hfov_deg = hfov_deg
+        self.depth_range = (float(depth_range[0]), float(depth_range[1]))
+        self.default_depth = float(default_depth)
+        self._smoother = smoother
+        self._tracks: dict[int, tuple[np.ndarray, Smoother | None]] = {}  # id -> (last root, filter)
+
+    def root(
+        self, track_id: int, world: np.ndarray, image: np.ndarray, width: int, height: int, t: float
+    ) -> np.ndarray:
+        """Camera-space position (3,) float32, Kinect axes, metres, of the hip centre of one person.
+
+        ``world`` are MediaPipe's world landmarks (33, 3), ``image`` its image landmarks (33, 4:
+        normalised x, y, z, visibility) of a ``width`` x ``height`` frame, ``t`` the frame's time.
+        """
+        world = np.asarray(world, np.float64)
+        slopes = ray_slopes(image, width, height, self.hfov_deg)
+        visibility = np.asarray(image, np.float64)[:, 3]
+        weights = np.where(visibility >= MIN_VISIBILITY, visibility, 0.0)
+        last, smooth = self._tracks.get(track_id, (None, None))
+        if track_id not in self._tracks and self._smoother is not None:
+            smooth = self._smoother()
+        found = solve_translation(world, slopes, weights, self.depth_range)
+        if found is None:
+            depth = self.default_depth if last is None else float(last[2])
+            found = translation_at_depth(world, slopes, weights, depth)
+        if not np.isfinite(found).all():
+            found = np.array([0.0, 0.0, self.default_depth]) if last is None else last
+        if smooth is not None:
+            found = smooth(found, t)
+        self._tracks[track_id] = (found, smooth)
+        return (MEDIAPIPE_TO_KINECT @ found).astype(np.float32)
+
+    def keep(self, track_ids: set[int]) -> None:
+        """Forget every track but these (the tracker's live ones)."""
+        self._tracks = {k: v for k, v in self._tracks.items() if k in track_ids}
