@@ -1,0 +1,192 @@
+"""Saving and loading trained models as self-describing, pickle-free checkpoints.
+
+A checkpoint is ``torch.save`` of a plain dict: the format tag, the model config (a dict), the weights
+(a state dict of tensors) and a metadata dict of strings, numbers and lists, in the spirit of torchvision's
+weights: everything needed to use it (text encoder, window, normalisation, the vocabulary it saw, its
+measured metrics). It is read back with ``torch.load(weights_only=True)``, which refuses any object
+that is not plain data, so a crafted file cannot run code. Every failure is one CheckpointError line
+naming the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import os
+import pickle
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from neuron_core.config import ModelConfig
+from neuron_core.errors import CheckpointError, NeuronCoreError, one_line
+from neuron_core.model import NeuronModel
+
+FORMAT = "neuron-live-checkpoint"
+VERSION = 1
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "neuron_default.pt"
+REQUIRED_KEYS = ("format", "version", "config", "state_dict", "meta")
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class CheckpointMeta:
+    """What a model needs around it to be used correctly, and what it is known to achieve."""
+
+    text_encoder: str
+    text_dim: int
+    layout: str = "ntu25"
+    window: int = 64
+    normalisation: str = "pose.normalize.normalize_window(crop=0.95)"
+    vocabulary: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    command: str = ""
+    data: str = ""
+    created: str = field(default_factory=_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckpointMeta:
+        """Tolerates keys added by newer versions (ignored); refuses missing or mistyped required ones."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        meta = cls(**{k: v for k, v in data.items() if k in known})
+        if not isinstance(meta.text_encoder, str) or not meta.text_encoder:
+            raise ValueError("text_encoder must be a non-empty string")
+        if not isinstance(meta.text_dim, int) or meta.text_dim < 1:
+            raise ValueError("text_dim must be a positive integer")
+        if not isinstance(meta.vocabulary, list) or not all(isinstance(v, str) for v in meta.vocabulary):
+            raise ValueError("vocabulary must be a list of strings")
+        if not isinstance(meta.metrics, dict):
+            raise ValueError("metrics must be a dict")
+        return meta
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: NeuronModel, meta: CheckpointMeta) -> Path:
+    """Write ``model`` and ``meta`` to ``path`` atomically: a half-written file never replaces a good one."""
+    path = Path(path)
+    if meta.text_dim != model.config.text_dim:
+        raise CheckpointError(
+            f"cannot save {path}: meta says text_dim {meta.text_dim}, the model has {model.config.text_dim}"
+        )
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "meta": meta.to_dict(),
+    }
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"cannot write checkpoint {path}: {one_line(exc)}") from exc
+    return path
+
+
+def _short(exc: BaseException, limit: int = 100) -> str:
+    """The first sentence of a library's (often long) message, capped."""
+    text = one_line(exc).split(". ")[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a directory, not a file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        unsafe = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        if unsafe:
+            raise CheckpointError(
+                f"checkpoint {path} refers to code ({unsafe.group(1)}), not just weights: refused for safety"
+            ) from exc
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a checkpoint (bad pickle data)") from exc
+    except Exception as exc:  # torch.load on damaged bytes raises many types; all mean the same here
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {_short(exc)}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a Neuron Live checkpoint (no '{FORMAT}' format tag)")
+    for key in REQUIRED_KEYS:
+        if key not in payload:
+            raise CheckpointError(f"checkpoint {path} lacks the {key!r} entry")
+    if payload["version"] != VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has format version {payload['version']} (expected {VERSION})"
+        )
+    return payload
+
+
+def read_checkpoint_meta(path: str | os.PathLike[str]) -> CheckpointMeta:
+    """Only the metadata (e.g. to show a model card or pick the text encoder before building anything)."""
+    path = Path(path)
+    try:
+        return CheckpointMeta.from_dict(_read(path)["meta"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} has invalid metadata: {one_line(exc)}") from exc
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], device: str | torch.device = "cpu", expect_text_encoder: str | None = None
+) -> tuple[NeuronModel, CheckpointMeta]:
+    """Rebuild the model (in eval mode, on ``device``) and its metadata from ``path``.
+
+    With ``expect_text_encoder`` a checkpoint trained against another text encoder is refused: its
+    embeddings would be compared with vectors from a different space, and scores would be noise.
+    """
+    path = Path(path)
+    payload = _read(path)
+    try:
+        meta = CheckpointMeta.from_dict(payload["meta"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} has invalid metadata: {one_line(exc)}") from exc
+    if expect_text_encoder is not None and meta.text_encoder != expect_text_encoder:
+        raise CheckpointError(
+            f"checkpoint {path} was trained with text encoder {meta.text_encoder!r}, "
+            f"not {expect_text_encoder!r}"
+        )
+    try:
+        config = ModelConfig.from_dict(payload["config"])
+    except NeuronCoreError as exc:
+        raise CheckpointError(f"checkpoint {path} has an unusable model config: {exc}") from exc
+    if config.text_dim != meta.text_dim:
+        raise CheckpointError(f"checkpoint {path}: config text_dim {config.text_dim} != meta {meta.text_dim}")
+    model = NeuronModel(config)
+    problem = _state_mismatch(model.state_dict(), payload["state_dict"])
+    if problem:
+        raise CheckpointError(f"checkpoint {path} does not fit its model config: {problem}")
+    model.load_state_dict(payload["state_dict"], strict=True)
+    return model.to(device).eval(), meta
+
+
+def _state_mismatch(ours: dict[str, torch.Tensor], theirs: object) -> str | None:
+    """The first difference between the model's state dict and a loaded one, in words (None if they fit)."""
+    if not isinstance(theirs, dict):
+        return "'state_dict' is not a dict of tensors"
+    missing = [k for k in ours if k not in theirs]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        return f"weights for {missing[0]!r} are missing{more}"
+    extra = [k for k in theirs if k not in ours]
+    if extra:
+        return f"unexpected weights {extra[0]!r}"
+    for key, tensor in ours.items():
+        value = theirs[key]
+        if not isinstance(value, torch.Tensor):
+            return f"{key!r} is a {type(value).__name__}, not a tensor"
+        if value.shape != tensor.shape:
+            return f"{key!r} has shape {tuple(value.shape)}, expected {tuple(tensor.shape)}"
+    return None

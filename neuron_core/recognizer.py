@@ -1,0 +1,206 @@
+"""Zero-shot recognition of skeleton windows against a label set the user can change at any time.
+
+The model turns each window into six step embeddings once; labels only cost a text encoding, done once
+per label and cached (as the mean of each granularity's unit text vectors), so adding a label never
+rebuilds or re-runs anything else. Scores are the softmax over labels of the fused fine-step logits.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuron_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_checkpoint
+from neuron_core.errors import ModelError, NeuronCoreError, TextEncoderError
+from neuron_core.labels import MAX_LABELS, LabelSet, label_key, normalize_label
+from neuron_core.model import NeuronModel, class_logits, class_prototypes, fuse
+from neuron_core.prompts import DEFAULT_K, Descriptions, encode_classes
+from neuron_core.text_encoders import TextEncoder, get_text_encoder
+
+
+def resolve_device(spec: str | torch.device = "auto") -> str:
+    """``"auto"`` -> ``"cuda"`` when a GPU is usable, else ``"cpu"``; ``"cuda[:N]"`` must exist."""
+    text = str(spec).strip().lower()
+    if text == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if text == "cpu":
+        return "cpu"
+    match = re.fullmatch(r"cuda(?::(\d+))?", text)
+    if not match:
+        raise NeuronCoreError(f"unknown device {spec!r}: use auto, cpu, cuda or cuda:<index>")
+    if not torch.cuda.is_available():
+        raise NeuronCoreError(f"device {text!r} was requested but no CUDA GPU is available")
+    if match.group(1) is not None and int(match.group(1)) >= torch.cuda.device_count():
+        raise NeuronCoreError(f"device {text!r} does not exist ({torch.cuda.device_count()} CUDA GPUs found)")
+    return text
+
+
+class ZeroShotRecognizer:
+    """Scores skeleton windows (N, 3, T, 25, M) against the current labels.
+
+    Thread-safe for one scoring thread beside one thread that edits labels: edits encode outside the
+    lock and swap the label table in at the end, so scoring never waits for a text encoder.
+    """
+
+    def __init__(
+        self,
+        model: NeuronModel,
+        meta: CheckpointMeta,
+        encoder: TextEncoder,
+        device: str = "cpu",
+        descriptions: Descriptions | None = None,
+        k: int = DEFAULT_K,
+        max_labels: int = MAX_LABELS,
+    ) -> None:
+        if encoder.name != meta.text_encoder:
+            raise TextEncoderError(
+                f"the model was trained with text encoder {meta.text_encoder!r}, not {encoder.name!r}"
+            )
+        if encoder.dim != model.config.text_dim:
+            raise TextEncoderError(
+                f"text encoder {encoder.name!r} gives {encoder.dim}-d vectors, the model expects "
+                f"{model.config.text_dim}"
+            )
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.meta = meta
+        self.encoder = encoder
+        self.descriptions = descriptions
+        self.k = k
+        self.max_labels = max_labels
+        self._labels = LabelSet(max_labels=max_labels)
+        self._cache: dict[str, torch.Tensor] = {}  # label key -> (6, D) class prototypes on self.device
+        self._classes: torch.Tensor | None = None  # (C, 6, D) for the current labels, built lazily
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | os.PathLike[str] = DEFAULT_CHECKPOINT,
+        device: str = "auto",
+        encoder: TextEncoder | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        descriptions: Descriptions | None = None,
+    ) -> ZeroShotRecognizer:
+        """Load a checkpoint and pair it with ``encoder``, or with the text encoder the checkpoint names."""
+        device = resolve_device(device)
+        expect = encoder.name if encoder is not None else None
+        model, meta = load_checkpoint(Path(path), device=device, expect_text_encoder=expect)
+        if encoder is None:
+            encoder = get_text_encoder(meta.text_encoder, device=device, cache_dir=cache_dir)
+        return cls(model, meta, encoder, device=device, descriptions=descriptions)
+
+    # ----- labels -----------------------------------------------------------------------------------
+
+    @property
+    def labels(self) -> list[str]:
+        with self._lock:
+            return self._labels.list()
+
+    def _encode_missing(self, labels: Sequence[str]) -> None:
+        """Encode, in a single encoder call, the labels whose class embeddings are not cached yet."""
+        with self._lock:
+            missing = [label for label in labels if label_key(label) not in self._cache]
+        if not missing:
+            return
+        emb = encode_classes(self.encoder, missing, self.descriptions, self.k)  # slow: outside the lock
+        protos = class_prototypes(torch.from_numpy(emb)).to(self.device)
+        with self._lock:
+            self._cache.update((label_key(label), p) for label, p in zip(missing, protos, strict=True))
+
+    def _forget_unused(self) -> None:
+        """Keep the cache bounded: drop the oldest entries of labels no longer in the set."""
+        limit = 4 * self.max_labels
+        if len(self._cache) > limit:
+            current = {label_key(label) for label in self._labels}
+            for key in [k for k in self._cache if k not in current][: len(self._cache) - limit]:
+                del self._cache[key]
+
+    def set_labels(self, labels: Sequence[str]) -> list[str]:
+        """Replace all labels (validated first; nothing changes on error). Returns them normalised."""
+        new = LabelSet(labels, max_labels=self.max_labels)
+        self._encode_missing(new.list())
+        with self._lock:
+            self._labels = new
+            self._classes = None
+            self._forget_unused()
+            return new.list()
+
+    def add_label(self, label: str) -> str:
+        """Add one label: one text-encoder call for its prompts unless it was encoded before."""
+        candidate = normalize_label(label)
+        with self._lock:  # refuse duplicates and overflow before paying for the encoding
+            LabelSet([*self._labels.list(), candidate], max_labels=self.max_labels)
+        self._encode_missing([candidate])
+        with self._lock:
+            stored = self._labels.add(candidate)
+            self._classes = None
+            return stored
+
+    def remove_label(self, label: str) -> str:
+        """Remove a label (case-insensitive match); its embeddings stay cached for a later re-add."""
+        with self._lock:
+            removed = self._labels.remove(label)
+            self._classes = None
+            return removed
+
+    def _snapshot(self) -> tuple[list[str], torch.Tensor | None]:
+        with self._lock:
+            labels = self._labels.list()
+            if labels and self._classes is None:
+                self._classes = torch.stack([self._cache[label_key(label)] for label in labels])
+            return labels, self._classes
+
+    # ----- scoring ----------------------------------------------------------------------------------
+
+    def _as_batch(self, windows: np.ndarray) -> torch.Tensor:
+        array = np.asarray(windows, dtype=np.float32)
+        if array.ndim == 4:
+            array = array[None]
+        cfg = self.model.config
+        if array.ndim != 5 or array.shape[1] != cfg.in_channels or array.shape[3] != cfg.num_joints:
+            raise ModelError(
+                f"expected windows ({cfg.in_channels}, T, {cfg.num_joints}, M) or (N, {cfg.in_channels}, T, "
+                f"{cfg.num_joints}, M), got {array.shape}"
+            )
+        if not np.isfinite(array).all():
+            raise ModelError("windows contain NaN or infinite values")
+        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+
+    def step_logits(self, windows: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """The labels and the per-step logits (N, 6, C) before fusion (for inspection and evaluation)."""
+        x = self._as_batch(windows)
+        labels, classes = self._snapshot()
+        if classes is None:
+            return labels, np.zeros((x.shape[0], 6, 0), np.float32)
+        with torch.inference_mode():
+            logits = class_logits(self.model(x), classes, self.model.logit_scale)
+        return labels, logits.float().cpu().numpy()
+
+    def _probabilities(self, windows: np.ndarray) -> tuple[list[str], np.ndarray]:
+        labels, logits = self.step_logits(windows)
+        if not labels:
+            return labels, np.zeros((logits.shape[0], 0), np.float32)
+        return labels, torch.softmax(fuse(torch.from_numpy(logits)), dim=1).numpy()
+
+    def scores(self, windows: np.ndarray) -> np.ndarray:
+        """(N, C) softmax probabilities over the current labels (C = 0 when there are none)."""
+        return self._probabilities(windows)[1]
+
+    def rank(self, window: np.ndarray, top_k: int = 5) -> list[tuple[str, float]]:
+        """The ``top_k`` most likely labels for one window, best first, with their probabilities."""
+        batch = np.asarray(window, dtype=np.float32)
+        if batch.ndim == 5 and batch.shape[0] != 1:
+            raise ModelError(f"rank() takes one window, got a batch of {batch.shape[0]}")
+        labels, probs = self._probabilities(batch)
+        order = np.argsort(-probs[0], kind="stable")[: max(0, top_k)] if labels else []
+        return [(labels[i], float(probs[0, i])) for i in order]
+
+    def __repr__(self) -> str:
+        return f"ZeroShotRecognizer({len(self.labels)} labels, {self.encoder.name!r}, {self.device!r})"
