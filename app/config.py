@@ -1,0 +1,150 @@
+"""The app's settings as one typed dataclass: every command-line flag is one field.
+
+Keeping the flags and the fields one-to-one means a YAML file (``--config``), the command line and
+the tests all describe a run the same way, and the pipeline never reads ``argparse`` objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pose.errors import NeuronLiveError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ConfigError(NeuronLiveError):
+    """A setting is out of range or contradicts another one; the message names the setting."""
+
+
+@dataclass
+class LiveConfig:
+    """One run of ``neuron-live``.
+
+    Source: at most one of ``camera``, ``video``, ``skeleton_file``, ``demo``; none of them means
+    camera 0, falling back to the demo when no camera opens.
+    """
+
+    camera: int | None = None
+    video: Path | None = None
+    skeleton_file: Path | None = None
+    demo: bool = False
+    fast: bool = False
+    loop: bool = False
+    max_frames: int | None = None
+    labels: list[str] | None = None
+    labels_file: Path | None = None
+    checkpoint: Path | None = None
+    device: str = "auto"
+    headless: bool = False
+    record: Path | None = None
+    top_k: int = 5
+    rate: int = 4
+    smoothing: float = 0.4
+    hysteresis: float = 0.05
+    still_threshold: float = 0.05
+    max_persons: int = 2
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("video", "skeleton_file", "labels_file", "checkpoint", "record"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                setattr(self, name, Path(value))
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse settings that cannot work, naming the flag, before anything is opened."""
+        chosen = [
+            flag
+            for flag, on in (
+                ("--camera", self.camera is not None),
+                ("--video", self.video is not None),
+                ("--skeleton-file", self.skeleton_file is not None),
+                ("--demo", self.demo),
+            )
+            if on
+        ]
+        if len(chosen) > 1:
+            raise ConfigError(f"choose one source, not {' and '.join(chosen)}")
+        if self.camera is not None and self.camera < 0:
+            raise ConfigError(f"--camera must be 0 or more, got {self.camera}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.labels is not None and not self.labels:
+            raise ConfigError("--labels holds no label: give names separated by commas")
+        if self.labels is not None and self.labels_file is not None:
+            raise ConfigError("give --labels or --labels-file, not both")
+        if self.top_k < 1:
+            raise ConfigError(f"--top-k must be 1 or more, got {self.top_k}")
+        if self.rate < 1:
+            raise ConfigError(f"--rate must be 1 or more frames, got {self.rate}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ConfigError(f"--max-frames must be 1 or more, got {self.max_frames}")
+        if not 0.0 < self.smoothing <= 1.0:
+            raise ConfigError(f"--smoothing must be in (0, 1], got {self.smoothing}")
+        if not 0.0 <= self.hysteresis < 1.0:
+            raise ConfigError(f"--hysteresis must be in [0, 1), got {self.hysteresis}")
+        if self.still_threshold < 0.0:
+            raise ConfigError(f"--still-threshold must be 0 or more, got {self.still_threshold}")
+        if not 1 <= self.max_persons <= 2:
+            raise ConfigError(f"--max-persons must be 1 or 2, got {self.max_persons}")
+
+    @property
+    def source_given(self) -> bool:
+        return (
+            self.camera is not None or self.video is not None or self.skeleton_file is not None or self.demo
+        )
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any], origin: str = "settings") -> LiveConfig:
+        """Build from a plain mapping (a YAML file); unknown keys are an error, not silently ignored."""
+        unknown = sorted(set(values) - set(cls.field_names()))
+        if unknown:
+            raise ConfigError(f"{origin}: unknown setting(s) {', '.join(unknown)}")
+        if isinstance(values.get("labels"), str):
+            values = {**values, "labels": split_labels(values["labels"])}
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ConfigError(f"{origin}: {exc}") from None
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> LiveConfig:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: settings file not found") from None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: not a readable YAML settings file ({type(exc).__name__})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of setting names to values")
+        return cls.from_mapping({k.replace("-", "_"): v for k, v in data.items()}, origin=str(path))
+
+
+def split_labels(text: str) -> list[str]:
+    """``"wave, jump up,,"`` -> ``["wave", "jump up"]``: commas separate, blanks are dropped."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def read_labels_file(path: Path) -> list[str]:
+    """One label per line; blank lines and lines starting with ``#`` are skipped."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: labels file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the labels file ({type(exc).__name__})") from None
+    labels = [line.strip() for line in text.splitlines()]
+    labels = [line for line in labels if line and not line.startswith("#")]
+    if not labels:
+        raise ConfigError(f"{path}: the labels file holds no label")
+    return labels

@@ -1,0 +1,630 @@
+"""The Qt window: the video with each person's skeleton, the ranked actions, and the label editor.
+
+The window never waits on the pipeline: a timer on the GUI thread picks up the newest frame, the
+predictions made since the last tick and any status messages, so a slow model never freezes the
+video or the controls. The video is mirrored for display only (a selfie view feels natural); pose
+and the model always see the frame as captured.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+from PyQt6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer
+from PyQt6.QtGui import (
+    QCloseEvent,
+    QColor,
+    QFont,
+    QImage,
+    QKeyEvent,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPalette,
+    QPen,
+)
+from PyQt6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QMainWindow,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.config import LiveConfig
+from app.label_store import save_labels
+from app.pipeline import Pipeline, Prediction, Recognizer, View
+from app.records import JsonLinesSink
+from app.session import Input, build_pipeline
+from neuron_core.errors import LabelError
+from neuron_core.labels import LabelSet
+from pose.estimator import PersonPose
+from pose.layouts import NTU25_BONES
+
+REFRESH_MS = 30
+WARNING_MS = 6000  # how long a warning (a dropped frame or window) stays in the status bar
+BG, PANEL, RAISED = "#121418", "#1b1e24", "#252a33"
+TEXT, MUTED = "#e8eaf0", "#8b93a3"
+ACCENT, WARN, BAD = "#3ccfff", "#ffb547", "#ff6b6b"
+TRACK_COLOURS = ("#3ccfff", "#ffb547", "#9dff6b", "#ff7ad9")
+NO_PERSON = "No person in view: step into the frame"
+ENDED = {"video": "Video ended", "skeleton": "Replay ended", "demo": "Demo ended", "camera": "Camera closed"}
+
+STYLE = f"""
+QWidget {{ color: {TEXT}; font-size: 11pt; }}
+QMainWindow, QWidget#central {{ background: {BG}; }}
+QLabel {{ background: transparent; }}
+QFrame#panel {{ background: {PANEL}; border-radius: 10px; }}
+QLabel#caption {{ color: {MUTED}; font-size: 9pt; letter-spacing: 1px; }}
+QLabel#top {{ font-size: 26pt; font-weight: 600; color: {ACCENT}; }}
+QLabel#topScore {{ color: {MUTED}; font-size: 12pt; }}
+QLabel#message {{ color: {BAD}; font-size: 10pt; }}
+QLabel#stat {{ color: {MUTED}; font-family: monospace; font-size: 10pt; padding: 0 8px; }}
+QLabel#banner {{
+    background: {WARN}; color: #1a1300; font-weight: 600; padding: 6px 12px; border-radius: 6px;
+}}
+QLineEdit {{ background: {RAISED}; border: 1px solid #343a46; border-radius: 6px; padding: 6px 8px; }}
+QLineEdit:focus {{ border-color: {ACCENT}; }}
+QPushButton {{ background: {RAISED}; border: 1px solid #343a46; border-radius: 6px; padding: 6px 14px; }}
+QPushButton:hover {{ border-color: {ACCENT}; }}
+QPushButton:pressed {{ background: #303744; }}
+QListWidget {{ background: {RAISED}; border: none; border-radius: 6px; padding: 4px; }}
+QListWidget::item {{ padding: 4px 6px; border-radius: 4px; }}
+QListWidget::item:selected {{ background: #2f4a5c; color: {TEXT}; }}
+QSplitter::handle {{ background: {BG}; }}
+"""
+
+
+def to_qimage(image: np.ndarray) -> QImage:
+    """A BGR uint8 frame as a QImage that shares the array's memory (the caller keeps it alive)."""
+    image = np.ascontiguousarray(image)
+    height, width = image.shape[:2]
+    return QImage(image.data, width, height, image.strides[0], QImage.Format.Format_BGR888)
+
+
+class VideoView(QWidget):
+    """The frame, mirrored, with skeletons, per-person action tags and any overlay message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setMinimumSize(480, 360)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self._view: View | None = None
+        self._image: QImage | None = None
+        self._array: np.ndarray | None = None
+        self.tags: dict[int, str] = {}
+        self.message: str | None = None
+        self.paused = False
+
+    def set_view(self, view: View) -> None:
+        if self._view is None or view.frame is not self._view.frame:
+            self._array = np.ascontiguousarray(view.frame.image)
+            self._image = to_qimage(self._array)
+        self._view = view
+        self.update()
+
+    @property
+    def person_count(self) -> int:
+        return len(self._view.pose.persons) if self._view else 0
+
+    def _target(self) -> QRectF:
+        """Where the frame goes: as large as fits, aspect kept, centred."""
+        if self._image is None:
+            return QRectF(self.rect())
+        w, h = self._image.width(), self._image.height()
+        scale = min(self.width() / w, self.height() / h)
+        return QRectF((self.width() - w * scale) / 2, (self.height() - h * scale) / 2, w * scale, h * scale)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.fillRect(self.rect(), QColor("#0b0c0f"))
+        target = self._target()
+        if self._image is not None:
+            painter.save()
+            # Mirror: x -> left + right - x, for the image and the skeletons alike.
+            painter.translate(target.left() + target.right(), 0)
+            painter.scale(-1, 1)
+            painter.drawImage(target, self._image)
+            painter.restore()
+            if self._view is not None:
+                for person in self._view.pose.persons:
+                    self._draw_person(painter, target, person)
+        if self.paused:
+            self._badge(painter, "PAUSED", QPointF(target.left() + 12, target.top() + 12), WARN)
+        text = self.overlay_text()
+        if text:
+            self._centre_message(painter, target, text)
+        painter.end()
+
+    def overlay_text(self) -> str | None:
+        """The message over the video: a status (camera lost, video ended) first, then no person."""
+        if self.message:
+            return self.message
+        if self._view is None:
+            return "Waiting for the first frame..."
+        return NO_PERSON if not self._view.pose.persons else None
+
+    def _point(self, target: QRectF, xy: np.ndarray) -> QPointF:
+        return QPointF(
+            target.left() + (1.0 - float(xy[0])) * target.width(),
+            target.top() + float(xy[1]) * target.height(),
+        )
+
+    def _draw_person(self, painter: QPainter, target: QRectF, person: PersonPose) -> None:
+        colour = QColor(TRACK_COLOURS[person.track_id % len(TRACK_COLOURS)])
+        xy = person.image_xy
+        if not np.isfinite(xy).all():
+            return
+        width = max(2.0, target.height() / 160)
+        painter.setPen(QPen(colour, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+        for child, parent in NTU25_BONES:
+            painter.drawLine(self._point(target, xy[child]), self._point(target, xy[parent]))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor("#ffffff"))
+        for joint in xy:
+            painter.drawEllipse(self._point(target, joint), width * 0.9, width * 0.9)
+        tag = self.tags.get(person.track_id)
+        if tag:
+            head = self._point(target, xy[3])
+            self._badge(painter, tag, QPointF(head.x() - 10, head.y() - 44), colour.name())
+
+    def _badge(self, painter: QPainter, text: str, at: QPointF, colour: str) -> None:
+        font = QFont(self.font())
+        font.setPointSizeF(12)
+        font.setBold(True)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        rect = QRectF(at.x(), at.y(), metrics.horizontalAdvance(text) + 16, metrics.height() + 8)
+        path = QPainterPath()
+        path.addRoundedRect(rect, 6, 6)
+        painter.fillPath(path, QColor(colour))
+        painter.setPen(QColor("#101215"))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+    def _centre_message(self, painter: QPainter, target: QRectF, text: str) -> None:
+        font = QFont(self.font())
+        font.setPointSizeF(15)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        w, h = metrics.horizontalAdvance(text) + 40, metrics.height() + 24
+        rect = QRectF(target.center().x() - w / 2, target.bottom() - h - 24, w, h)
+        path = QPainterPath()
+        path.addRoundedRect(rect, 10, 10)
+        painter.fillPath(path, QColor(0, 0, 0, 170))
+        painter.setPen(QColor(TEXT))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+
+class ScoreBars(QWidget):
+    """Every active label with its smoothed score as a bar, best first."""
+
+    ROW = 30
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scores: list[tuple[str, float]] = []
+        self.top: str | None = None
+        self.dimmed = False
+        self.setMinimumHeight(self.ROW * 4)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_scores(self, scores: list[tuple[str, float]], top: str | None, dimmed: bool) -> None:
+        self.scores, self.top, self.dimmed = scores, top, dimmed
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        rows = max(1, self.height() // self.ROW)
+        best = max((s for _, s in self.scores), default=1.0) or 1.0
+        metrics = painter.fontMetrics()
+        for i, (label, score) in enumerate(self.scores[:rows]):
+            y = i * self.ROW
+            is_top = label == self.top and not self.dimmed
+            colour = QColor(ACCENT if is_top else "#5d6b80")
+            if self.dimmed:
+                colour = QColor("#454c58")
+            track = QRectF(0, y + 20, self.width() - 2, 6)
+            bar = QRectF(0, y + 20, max(4.0, (self.width() - 2) * score / best), 6)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(RAISED))
+            painter.drawRoundedRect(track, 3, 3)
+            painter.setBrush(colour)
+            painter.drawRoundedRect(bar, 3, 3)
+            painter.setPen(QColor(TEXT if is_top else MUTED))
+            name = metrics.elidedText(label, Qt.TextElideMode.ElideRight, self.width() - 60)
+            painter.drawText(QRectF(0, y, self.width() - 60, 18), Qt.AlignmentFlag.AlignVCenter, name)
+            painter.drawText(
+                QRectF(self.width() - 60, y, 58, 18),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                f"{score * 100:.0f}%",
+            )
+        painter.end()
+
+
+class PredictionInbox:
+    """The GUI's pipeline sink: predictions land here on the model thread, the timer takes them."""
+
+    def __init__(self) -> None:
+        self._items: deque[Prediction] = deque(maxlen=256)
+        self.received = 0
+
+    def __call__(self, prediction: Prediction) -> None:
+        self._items.append(prediction)
+        self.received += 1
+
+    def take(self) -> list[Prediction]:
+        out = []
+        while self._items:
+            out.append(self._items.popleft())
+        return out
+
+
+def _panel() -> tuple[QFrame, QVBoxLayout]:
+    frame = QFrame()
+    frame.setObjectName("panel")
+    layout = QVBoxLayout(frame)
+    layout.setContentsMargins(14, 12, 14, 12)
+    layout.setSpacing(8)
+    return frame, layout
+
+
+def _caption(text: str) -> QLabel:
+    label = QLabel(text.upper())
+    label.setObjectName("caption")
+    return label
+
+
+class MainWindow(QMainWindow):
+    """The whole app on screen; owns nothing but widgets: the pipeline is started and stopped here."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        inbox: PredictionInbox,
+        labels: list[str],
+        banner: str | None = None,
+        config_dir: Path | None = None,
+        kind: str = "video",
+    ) -> None:
+        super().__init__()
+        self.kind = kind
+        self.pipeline = pipeline
+        self.inbox = inbox
+        self.label_set = LabelSet(labels)
+        self.config_dir = config_dir
+        self.latest: dict[int | None, Prediction] = {}
+        self._shown: View | None = None
+        self.status_text: str | None = None
+        self.setWindowTitle(f"Neuron Live: {pipeline.source.name}")
+        self.resize(1280, 760)
+
+        self.video = VideoView()
+        self.banner = QLabel(banner or "")
+        self.banner.setObjectName("banner")
+        self.banner.setVisible(bool(banner))
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setToolTip("Pause or resume the video (Space)")
+        self.pause_button.clicked.connect(self.toggle_pause)
+        top_bar = QHBoxLayout()
+        source = QLabel(pipeline.source.name)
+        source.setObjectName("caption")
+        top_bar.addWidget(source)
+        top_bar.addStretch(1)
+        top_bar.addWidget(self.banner)
+        top_bar.addStretch(1)
+        top_bar.addWidget(self.pause_button)
+
+        self.stats = {key: QLabel() for key in ("fps", "pose", "model", "latency", "dropped")}
+        self.stats["dropped"].setToolTip(
+            "frames the pose stage was too busy for (the newest frame always wins)"
+        )
+        stats_bar = QHBoxLayout()
+        for label in self.stats.values():
+            label.setObjectName("stat")
+            stats_bar.addWidget(label)
+        stats_bar.addStretch(1)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addLayout(top_bar)
+        left_layout.addWidget(self.video, 1)
+        left_layout.addLayout(stats_bar)
+
+        top_panel, top_layout = _panel()
+        top_layout.addWidget(_caption("Action now"))
+        self.top_label = QLabel("...")
+        self.top_label.setObjectName("top")
+        self.top_score = QLabel("")
+        self.top_score.setObjectName("topScore")
+        top_layout.addWidget(self.top_label)
+        top_layout.addWidget(self.top_score)
+
+        scores_panel, scores_layout = _panel()
+        scores_layout.addWidget(_caption("Scores"))
+        self.bars = ScoreBars()
+        scores_layout.addWidget(self.bars, 1)
+
+        labels_panel, labels_layout = _panel()
+        labels_layout.addWidget(_caption("Actions to recognise"))
+        entry = QHBoxLayout()
+        self.entry = QLineEdit()
+        self.entry.setPlaceholderText("e.g. drink water")
+        self.entry.setToolTip("Type an action name and press Enter to recognise it too")
+        self.entry.returnPressed.connect(self.add_from_entry)
+        self.add_button = QPushButton("Add")
+        self.add_button.clicked.connect(self.add_from_entry)
+        entry.addWidget(self.entry, 1)
+        entry.addWidget(self.add_button)
+        labels_layout.addLayout(entry)
+        self.message = QLabel("")
+        self.message.setObjectName("message")
+        self.message.setWordWrap(True)
+        labels_layout.addWidget(self.message)
+        self.label_list = QListWidget()
+        self.label_list.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
+        self.label_list.installEventFilter(self)
+        labels_layout.addWidget(self.label_list, 1)
+        self.remove_button = QPushButton("Remove selected")
+        self.remove_button.setToolTip("Remove the selected actions (Delete)")
+        self.remove_button.clicked.connect(self.remove_selected)
+        labels_layout.addWidget(self.remove_button)
+
+        right = QWidget()
+        right.setMinimumWidth(330)
+        right.setMaximumWidth(460)
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.setSpacing(10)
+        right_layout.addWidget(top_panel)
+        right_layout.addWidget(scores_panel, 1)
+        right_layout.addWidget(labels_panel, 1)
+
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 1)
+        central = QWidget()
+        central.setObjectName("central")
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(12, 12, 12, 12)
+        layout.addWidget(splitter)
+        self.setCentralWidget(central)
+
+        self._refresh_label_list()
+        self._update_stats()
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self.refresh)
+
+    # -- running -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.pipeline.start()
+        self.timer.start(REFRESH_MS)
+
+    def refresh(self) -> None:
+        """One GUI tick: newest frame, new predictions, status messages, numbers."""
+        view = self.pipeline.view()
+        if view is not None and view is not self._shown:
+            self._shown = view
+            self.video.set_view(view)
+        for status in self.pipeline.poll_status():
+            self._on_status(status.kind, status.message)
+        fresh = self.inbox.take()
+        for prediction in fresh:
+            self.latest[prediction.track_id] = prediction
+        if fresh:
+            self._show_predictions()
+        self._update_stats()
+
+    def _on_status(self, kind: str, message: str) -> None:
+        if kind == "camera_lost":
+            self.status_text = f"Camera lost: retrying... ({message})"
+        elif kind == "camera_back":
+            self.status_text = None
+        elif kind == "ended":
+            self.status_text = ENDED.get(self.kind, "Source ended")
+        elif kind == "error":
+            self.status_text = f"Error: {message}"
+        elif kind == "warning":  # a dropped frame or window: shown for a while, the video goes on
+            self.statusBar().showMessage(f"Warning: {message}", WARNING_MS)
+        self.video.message = self.status_text
+
+    def _primary(self) -> Prediction | None:
+        """The prediction to feature: the lowest track id still in view, else the 'nobody' state."""
+        view = self.pipeline.view()
+        in_view = sorted(p.track_id for p in view.pose.persons) if view else []
+        for track in in_view:
+            if track in self.latest:
+                return self.latest[track]
+        return self.latest.get(None) if not in_view else None
+
+    def _show_predictions(self) -> None:
+        self.video.tags = {
+            track: pred.top
+            for track, pred in self.latest.items()
+            if track is not None and pred.top is not None
+        }
+        pred = self._primary()
+        if pred is None:
+            return
+        if pred.state == "absent":
+            self.top_label.setText("no action")
+            self.top_score.setText("nobody in view")
+        elif pred.state == "still":
+            self.top_label.setText("no action")
+            self.top_score.setText("standing still")
+        elif not pred.scores:
+            self.top_label.setText("...")
+            self.top_score.setText("no actions to score: add one below")
+        else:
+            score = dict(pred.scores).get(pred.top or "", 0.0)
+            self.top_label.setText(pred.top or "...")
+            self.top_score.setText(f"{score * 100:.0f}%  person {pred.track_id}")
+        colour = MUTED if pred.no_action else ACCENT
+        self.top_label.setStyleSheet(f"color: {colour};")
+        self.bars.set_scores(pred.scores, pred.top, pred.no_action)
+
+    def _update_stats(self) -> None:
+        stats = self.pipeline.stats()
+        self.stats["fps"].setText(f"{stats.fps:5.1f} fps")
+        self.stats["pose"].setText(f"pose {stats.pose_ms:5.1f} ms")
+        self.stats["model"].setText(f"model {stats.model_ms:5.1f} ms")
+        self.stats["latency"].setText(f"latency {stats.latency_ms:6.1f} ms")
+        self.stats["dropped"].setText(f"frames skipped {stats.dropped_frames}")
+
+    def toggle_pause(self) -> None:
+        if self.pipeline.paused:
+            self.pipeline.resume()
+        else:
+            self.pipeline.pause()
+        self.video.paused = self.pipeline.paused
+        self.pause_button.setText("Resume" if self.pipeline.paused else "Pause")
+        self.video.update()
+
+    # -- labels --------------------------------------------------------------------------------
+
+    def add_from_entry(self) -> bool:
+        """Add the typed action; a refused one stays in the box with the reason shown."""
+        try:
+            label = self.label_set.add(self.entry.text())
+        except LabelError as exc:
+            self.message.setText(str(exc))
+            return False
+        self.entry.clear()
+        self.message.setText("")
+        self._labels_changed()
+        self._select(label)
+        return True
+
+    def remove_selected(self) -> None:
+        selected = [item.text() for item in self.label_list.selectedItems()]
+        if not selected:
+            self.message.setText("select an action in the list to remove it")
+            return
+        for label in selected:
+            self.label_set.remove(label)
+        self.message.setText("")
+        self._labels_changed()
+
+    def remove_label(self, label: str) -> None:
+        self.label_set.remove(label)
+        self._labels_changed()
+
+    @property
+    def labels(self) -> list[str]:
+        return self.label_set.list()
+
+    def _labels_changed(self) -> None:
+        labels = self.label_set.list()
+        self.pipeline.set_labels(labels)
+        self._refresh_label_list()
+        try:
+            save_labels(labels, self.config_dir)
+        except OSError as exc:
+            self.message.setText(f"could not save the action list: {exc.strerror or exc}")
+
+    def _refresh_label_list(self) -> None:
+        self.label_list.clear()
+        self.label_list.addItems(self.label_set.list())
+        if not len(self.label_set):
+            self.message.setText("no actions: type one above to start recognising")
+
+    def _select(self, label: str) -> None:
+        for item in self.label_list.findItems(label, Qt.MatchFlag.MatchExactly):
+            self.label_list.setCurrentItem(item)
+
+    # -- Qt events -----------------------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.label_list and event.type() == event.Type.KeyPress:
+            if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+                self.remove_selected()
+                return True
+        return super().eventFilter(watched, event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space:
+            self.toggle_pause()
+            return
+        super().keyPressEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.timer.stop()
+        self.pipeline.stop()
+        super().closeEvent(event)
+
+
+def apply_dark_theme(app: QApplication) -> None:
+    app.setStyle("Fusion")
+    palette = QPalette()
+    for role, colour in (
+        (QPalette.ColorRole.Window, BG),
+        (QPalette.ColorRole.WindowText, TEXT),
+        (QPalette.ColorRole.Base, RAISED),
+        (QPalette.ColorRole.AlternateBase, PANEL),
+        (QPalette.ColorRole.Text, TEXT),
+        (QPalette.ColorRole.Button, RAISED),
+        (QPalette.ColorRole.ButtonText, TEXT),
+        (QPalette.ColorRole.Highlight, "#2f4a5c"),
+        (QPalette.ColorRole.HighlightedText, TEXT),
+        (QPalette.ColorRole.ToolTipBase, PANEL),
+        (QPalette.ColorRole.ToolTipText, TEXT),
+        (QPalette.ColorRole.PlaceholderText, MUTED),
+    ):
+        palette.setColor(role, QColor(colour))
+    app.setPalette(palette)
+    app.setStyleSheet(STYLE)
+
+
+def application() -> QApplication:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Neuron Live")
+    apply_dark_theme(app)
+    return app
+
+
+def create_window(
+    config: LiveConfig,
+    inp: Input,
+    recognizer: Recognizer,
+    record: JsonLinesSink | None = None,
+    config_dir: Path | None = None,
+) -> MainWindow:
+    """Build the pipeline with the window's inbox (and the record file) as sinks, and the window."""
+    inbox = PredictionInbox()
+    sinks = [inbox] + ([record] if record is not None else [])
+    pipeline = build_pipeline(config, inp, recognizer, sinks)
+    return MainWindow(pipeline, inbox, list(recognizer.labels), inp.banner, config_dir, inp.kind)
+
+
+def run_gui(
+    config: LiveConfig, inp: Input, recognizer: Recognizer, record: JsonLinesSink | None = None
+) -> int:
+    app = application()
+    window = create_window(config, inp, recognizer, record)
+    # Ctrl-C in the terminal closes the window like its close button (the refresh timer lets
+    # Python's signal handler run while Qt's loop waits).
+    previous = {sig: signal.signal(sig, lambda *_: window.close()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    window.show()
+    window.start()
+    try:
+        return app.exec()
+    finally:
+        window.pipeline.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

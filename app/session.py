@@ -1,0 +1,167 @@
+"""From a :class:`LiveConfig` to a ready pipeline: open the source, pick the labels, load the model.
+
+The order is the user's: the cheap checks that most often fail (a wrong camera index, a file that is
+not a video) come first and fail in a fraction of a second; the model, which takes seconds to load,
+comes last. Every failure is one of the project's error types, which the command line shows as one
+line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.config import LiveConfig, read_labels_file
+from app.label_store import DEFAULT_LABELS, load_labels
+from app.pipeline import Pipeline, Prediction, Recognizer
+from app.synthetic import DemoSource, SkeletonReplaySource, read_skeleton
+from neuron_core.errors import CheckpointError, LabelError, NeuronCoreError, one_line
+from neuron_core.labels import LabelSet
+from pose.errors import SourceError
+from pose.sources import CameraSource, FrameSource, VideoSource
+
+log = logging.getLogger(__name__)
+
+DEMO_BANNER = "DEMO: scripted motions from the built-in demo, not a camera"
+NO_CAMERA_BANNER = "DEMO: no camera found (camera 0 did not open), playing the built-in demo instead"
+
+
+@dataclass
+class Input:
+    """An opened source, how to open it again, and what kind it is (camera, video, skeleton, demo)."""
+
+    source: FrameSource
+    reopen: Callable[[], FrameSource]
+    kind: str
+    banner: str | None = None
+
+    @property
+    def needs_pose(self) -> bool:
+        return self.kind in ("camera", "video")
+
+
+def open_input(config: LiveConfig) -> Input:
+    """Open the configured source (SourceError/SkeletonError when it cannot be used)."""
+    if config.video is not None:
+        path = config.video
+
+        def video() -> FrameSource:
+            # Pacing happens in the pipeline, so pausing and looping keep the video's own rate.
+            return VideoSource(path, realtime=False)
+
+        return Input(video(), video, "video")
+    if config.skeleton_file is not None:
+        skeleton = read_skeleton(config.skeleton_file)
+        name = str(config.skeleton_file)
+
+        def replay() -> FrameSource:
+            return SkeletonReplaySource(skeleton, name)
+
+        return Input(replay(), replay, "skeleton")
+    plays = itertools.count()
+
+    def demo() -> FrameSource:
+        # The pipeline loops the demo; each pass draws a new body size and noise.
+        return DemoSource(seed=next(plays))
+
+    if config.demo:
+        return Input(demo(), demo, "demo", DEMO_BANNER)
+    index = 0 if config.camera is None else config.camera
+
+    def camera() -> FrameSource:
+        return CameraSource(index)
+
+    try:
+        return Input(camera(), camera, "camera")
+    except SourceError:
+        if config.camera is not None:
+            raise
+        log.info("camera 0 did not open; falling back to the built-in demo")
+        return Input(demo(), demo, "demo", NO_CAMERA_BANNER)
+
+
+def initial_labels(config: LiveConfig) -> list[str]:
+    """--labels, else --labels-file, else the list saved by the GUI, else the defaults; validated."""
+    if config.labels is not None:
+        return LabelSet(config.labels).list()
+    if config.labels_file is not None:
+        labels = read_labels_file(config.labels_file)
+        try:
+            return LabelSet(labels).list()
+        except LabelError as exc:
+            raise LabelError(f"{config.labels_file}: {exc}") from None
+    saved = load_labels()
+    if saved:
+        try:
+            return LabelSet(saved).list()
+        except LabelError as exc:
+            log.warning("ignoring the saved label list: %s", exc)
+    return list(DEFAULT_LABELS)
+
+
+def checkpoint_path(config: LiveConfig) -> Path:
+    from neuron_core.checkpoint import DEFAULT_CHECKPOINT
+
+    path = config.checkpoint or Path(DEFAULT_CHECKPOINT)
+    if config.checkpoint is None and not path.exists():
+        raise CheckpointError(
+            f"{path}: the default model is not installed "
+            "(train one with neuron-train, or pass --checkpoint FILE)"
+        )
+    return path
+
+
+def load_recognizer(config: LiveConfig, labels: Sequence[str]) -> Recognizer:
+    """Load the checkpoint and encode the labels (CheckpointError names the file and the cause)."""
+    import torch
+
+    from neuron_core.recognizer import ZeroShotRecognizer
+
+    # Leave a core to capture, pose and drawing: the model need not take every core when it is fast.
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
+    path = checkpoint_path(config)
+    try:
+        recognizer = ZeroShotRecognizer.from_checkpoint(path, device=config.device)
+    except NeuronCoreError:
+        raise
+    except Exception as exc:  # a file torch cannot parse must still be one line, not a traceback
+        raise CheckpointError(f"{path}: cannot load the checkpoint ({one_line(exc)})") from exc
+    recognizer.set_labels(list(labels))
+    return recognizer
+
+
+def build_pipeline(
+    config: LiveConfig,
+    inp: Input,
+    recognizer: Recognizer,
+    sinks: Sequence[Callable[[Prediction], None]] = (),
+) -> Pipeline:
+    """Wire the stages for this source: pose only where frames are images, pacing unless --fast."""
+    estimator = None
+    if inp.needs_pose:
+        from pose.estimator import PoseEstimator
+
+        estimator = PoseEstimator(max_persons=config.max_persons)
+    recording = inp.kind != "camera"
+    meta = getattr(recognizer, "meta", None)
+    return Pipeline(
+        inp.source,
+        recognizer,
+        estimator,
+        reopen=inp.reopen,
+        realtime=not config.fast,
+        lossless=config.fast and recording,
+        loop=config.loop or (inp.kind == "demo" and not config.headless),
+        retry=inp.kind == "camera",
+        window=int(getattr(meta, "window", 64)),
+        rate=config.rate,
+        smoothing=config.smoothing,
+        hysteresis=config.hysteresis,
+        still_threshold=config.still_threshold,
+        max_frames=config.max_frames,
+        sinks=sinks,
+    )
