@@ -19,3 +19,10 @@ class SourceError(NeuronLiveError):
 
 class PoseError(NeuronLiveError):
     """The pose estimator cannot be created or fails in a way that is not about one frame."""
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """A library's exception as one short line (its first line, capped), for wrapping into ours."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -7,13 +7,12 @@ Kinect camera axes (x to the sensor's left, y up, z away from the sensor), alway
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from pose.errors import SkeletonError
+from pose.errors import SkeletonError, one_line
 from pose.layouts import NUM_JOINTS
 
 MAX_PERSONS = 2
@@ -141,8 +140,9 @@ def load_npz(path: str | os.PathLike) -> Skeleton:
         raise
     except FileNotFoundError:
         raise SkeletonError(f"{path}: file not found") from None
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError, TypeError) as exc:
-        raise SkeletonError(f"{path}: not a readable skeleton .npz ({exc})") from None
+    # numpy parsing damaged bytes raises a zoo (ValueError, zlib.error, SyntaxError ...): all mean one thing
+    except Exception as exc:
+        raise SkeletonError(f"{path}: not a readable skeleton .npz ({one_line(exc)})") from None
     if joints.ndim == 3:  # one person, (T, 25, 3)
         joints = joints[:, None]
     if joints.ndim != 4 or joints.shape[2:] != (NUM_JOINTS, 3) or joints.shape[1] < 1:
@@ -155,6 +155,8 @@ def load_npz(path: str | os.PathLike) -> Skeleton:
     if valid is None:
         valid = np.abs(joints).sum(axis=(2, 3)) > 0
     else:
+        if valid.ndim == 0 or valid.shape[0] != joints.shape[0] or valid.dtype.kind not in "biuf":
+            raise SkeletonError(f"{path}: 'valid' must be a (T, M) mask matching joints, got {valid.shape}")
         valid = valid.reshape(valid.shape[0], -1)[:, :MAX_PERSONS].astype(bool)
     pad = MAX_PERSONS - joints.shape[1]
     if pad:

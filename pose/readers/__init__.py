@@ -11,7 +11,8 @@ import os
 import zipfile
 from pathlib import Path
 
-from pose.errors import SkeletonError
+from pose.errors import SkeletonError, one_line
+from pose.readers._common import ARCHIVE_ERRORS
 from pose.readers.bvh import iter_bandai, read_bvh
 from pose.readers.mediapipe_csv import read_mediapipe_csv
 from pose.readers.ntu import NTU120_CLASSES, iter_ctrgcn_npz, read_ntu_skeleton
@@ -42,8 +43,8 @@ def _read_npz(path: Path) -> Skeleton:
             names = {Path(n).stem for n in archive.namelist()}
     except FileNotFoundError:
         raise SkeletonError(f"{path}: file not found") from None
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise SkeletonError(f"{path}: not a readable .npz ({exc})") from None
+    except (ValueError, *ARCHIVE_ERRORS) as exc:
+        raise SkeletonError(f"{path}: not a readable .npz ({one_line(exc)})") from None
     if "joints" not in names and names & {"x_train", "x_test"}:
         raise SkeletonError(f"{path}: a CTR-GCN data set of many sequences; read it with iter_ctrgcn_npz")
     return load_npz(path)

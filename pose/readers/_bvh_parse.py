@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pose.errors import SkeletonError
+from pose.readers._common import quote
 
 _POSITION_CHANNELS = ("Xposition", "Yposition", "Zposition")
 _ROTATION_AXES = {"Xrotation": 0, "Yrotation": 1, "Zrotation": 2}
@@ -69,7 +70,7 @@ def _parse_hierarchy(tokens: list[str], source: str):
                 if tok == "ROOT" and names:
                     raise SkeletonError(f"{source}: more than one ROOT joint")
                 if tok == "JOINT" and (not stack or stack[-1] < 0):
-                    raise SkeletonError(f"{source}: JOINT {tokens[i + 1]} outside a joint")
+                    raise SkeletonError(f"{source}: JOINT {quote(tokens[i + 1])} outside a joint")
                 names.append(tokens[i + 1])
                 parents.append(stack[-1] if stack else -1)
                 offsets.append([0.0, 0.0, 0.0])
@@ -97,14 +98,14 @@ def _parse_hierarchy(tokens: list[str], source: str):
                 unknown = [c for c in names_here if c not in _KNOWN_CHANNELS]
                 if unknown or len(names_here) != count or stack[-1] < 0:
                     raise SkeletonError(
-                        f"{source}: bad CHANNELS line {' '.join(tokens[i : i + 2 + count])!r}"
+                        f"{source}: bad CHANNELS line {quote(' '.join(tokens[i : i + 2 + count]))}"
                     )
                 channels[stack[-1]] = names_here
                 columns[stack[-1]] = np.arange(column, column + count)
                 column += count
                 i += 2 + count
             else:
-                raise SkeletonError(f"{source}: unexpected {tok!r} in the BVH hierarchy")
+                raise SkeletonError(f"{source}: unexpected {quote(tok)} in the BVH hierarchy")
     except (IndexError, ValueError):
         raise SkeletonError(f"{source}: malformed BVH hierarchy near token {i}") from None
     if not names:
@@ -140,7 +141,8 @@ def _parse_motion(motion: str, num_channels: int, source: str) -> tuple[np.ndarr
         raise SkeletonError(f"{source}: the motion data holds NaN or infinite values")
     # A file cut short keeps the frames it has; more lines than declared is a broken file.
     if values.shape[0] > declared:
-        raise SkeletonError(f"{source}: {values.shape[0]} frames but the header says {declared}")
+        said = quote(str(declared), 20)
+        raise SkeletonError(f"{source}: {values.shape[0]} frames but the header says {said}")
     return values, frame_time
 
 

@@ -1,11 +1,18 @@
-"""Small helpers every reader shares: reading a text file with one-line errors."""
+"""Small helpers every reader shares: reading a text file with one-line errors, quoting file content."""
 
 from __future__ import annotations
 
+import lzma
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 from pose.errors import SkeletonError
+
+# What reading a damaged zip member can raise, beyond a bad header: a broken deflate or LZMA stream,
+# a compression method zipfile does not know, a CRC mismatch, a stream that ends early.
+ARCHIVE_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, lzma.LZMAError, NotImplementedError)
 
 
 def read_text(path: str | os.PathLike) -> str:
@@ -30,3 +37,8 @@ def decode_text(raw: bytes, source: str) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SkeletonError(f"{source}: not a text file (undecodable byte at offset {exc.start})") from None
+
+
+def quote(text: str, limit: int = 60) -> str:
+    """File content quoted in a message, cut short so that the message stays one readable line."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")

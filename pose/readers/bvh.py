@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pose.errors import SkeletonError
+from pose.errors import SkeletonError, one_line
 from pose.layouts import NECK_RATIO, NUM_JOINTS, SPINE_MID_RATIO, J
 from pose.readers._bvh_parse import BvhMotion, forward_kinematics, parse_bvh
-from pose.readers._common import decode_text, read_text
+from pose.readers._common import ARCHIVE_ERRORS, decode_text, quote, read_text
 from pose.skeleton import Skeleton
 
 HEAD_ABOVE_SKULL_BASE = 0.12
@@ -231,11 +231,13 @@ def bandai_annotation(stem: str, annotation: dict | None) -> tuple[str | None, d
     contents, styles = BANDAI_CONTENTS.get(part, ()), BANDAI_STYLES.get(part, ())
     if annotation is not None:
         try:
-            content = contents[int(annotation["content"])]
-            style = styles[int(annotation["style"])]
-        except (KeyError, IndexError, TypeError, ValueError):
+            ids = int(annotation["content"]), int(annotation["style"])
+            if min(ids) < 0:
+                raise IndexError(ids)
+            content, style = contents[ids[0]], styles[ids[1]]
+        except (KeyError, IndexError, TypeError, ValueError, OverflowError):
             raise SkeletonError(
-                f"{stem}: its JSON has no valid 'content'/'style' ids ({annotation})"
+                f"{stem}: its JSON has no valid 'content'/'style' ids ({quote(str(annotation))})"
             ) from None
     meta = {"dataset": "bandai_namco", "part": str(part), "style": style.replace("-", " "), "clip": stem}
     return BANDAI_LABELS.get(content), meta
@@ -253,6 +255,8 @@ def _load_json(text: str, source: str) -> dict:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SkeletonError(f"{source}: not valid JSON ({exc.msg})") from None
+    except (ValueError, RecursionError) as exc:  # a number too long for Python's int, nesting too deep
+        raise SkeletonError(f"{source}: unreadable JSON ({one_line(exc)})") from None
     if not isinstance(data, dict):
         raise SkeletonError(f"{source}: expected a JSON object with 'content' and 'style'")
     return data
@@ -285,8 +289,8 @@ def _iter_zip(archive_path: Path) -> Iterator[Skeleton]:
                 raw = archive.read(member)
                 beside = member[:-4] + ".json"
                 note = archive.read(beside) if beside in names else None
-            except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
-                raise SkeletonError(f"{source}: cannot extract ({exc})") from None
+            except ARCHIVE_ERRORS as exc:
+                raise SkeletonError(f"{source}: cannot extract ({one_line(exc)})") from None
             annotation = _load_json(decode_text(note, source), source) if note is not None else None
             yield _to_skeleton(decode_text(raw, source), source, Path(member).stem, annotation)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose.errors import SkeletonError
+from pose.errors import SkeletonError, one_line
 from pose.layouts import MP, mediapipe_to_ntu25
 from pose.readers._common import read_text
 from pose.skeleton import Skeleton
@@ -43,7 +43,10 @@ def _number(text: str) -> float:
 def read_mediapipe_csv(path: str | os.PathLike, fps: float = 30.0) -> Skeleton:
     """Read a MediaPipe landmark CSV (one row per frame); the label is its text column, if any."""
     path = Path(path)
-    rows = list(csv.reader(io.StringIO(read_text(path))))
+    try:
+        rows = list(csv.reader(io.StringIO(read_text(path))))
+    except csv.Error as exc:  # a NUL byte, a field over the csv module's size limit
+        raise SkeletonError(f"{path}: not a readable CSV ({one_line(exc)})") from None
     if len(rows) < 2:
         raise SkeletonError(f"{path}: a header row and at least one frame row are needed")
     header, body = rows[0], [r for r in rows[1:] if r]

@@ -12,15 +12,14 @@ from __future__ import annotations
 import os
 import re
 import zipfile
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from pose.errors import SkeletonError
+from pose.errors import SkeletonError, one_line
 from pose.layouts import NUM_JOINTS
-from pose.readers._common import read_text
+from pose.readers._common import ARCHIVE_ERRORS, read_text
 from pose.skeleton import MAX_PERSONS, Skeleton
 
 NTU_FPS = 30.0
@@ -93,8 +92,8 @@ def _read_bodies(path: Path) -> tuple[int, dict[str, tuple[list[int], list[np.nd
     """
     tokens = read_text(path).split()
     try:
-        declared = int(tokens[0])
-    except ValueError:
+        declared = _int_token(tokens[0], path, "frame count")
+    except SkeletonError:
         raise SkeletonError(f"{path}: not an NTU .skeleton file (frame count {tokens[0][:20]!r})") from None
     if declared <= 0:
         raise SkeletonError(f"{path}: the header declares {declared} frames")
@@ -147,7 +146,10 @@ def _read_frame(tokens: list[str], pos: int, path: Path, number: int):
 
 
 def _int_token(token: str, path: Path, what: str) -> int:
+    """A count from the file; more than 12 digits is no count of frames, bodies or joints."""
     try:
+        if len(token) > 12:
+            raise ValueError(token)
         return int(token)
     except ValueError:
         raise SkeletonError(f"{path}: {what} is not a number ({token[:20]!r})") from None
@@ -243,8 +245,10 @@ def _npy_rows(path: Path, member: str) -> tuple[Iterator[np.ndarray], tuple[int,
             for index in range(shape[0]):
                 try:
                     raw = stream.read(row_bytes)
-                except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-                    raise SkeletonError(f"{path}: {member} is corrupt at sample {index} ({exc})") from None
+                except ARCHIVE_ERRORS as exc:
+                    raise SkeletonError(
+                        f"{path}: {member} is corrupt at sample {index} ({one_line(exc)})"
+                    ) from None
                 if len(raw) != row_bytes:
                     raise SkeletonError(f"{path}: {member} is truncated at sample {index}")
                 yield np.frombuffer(raw, dtype).reshape(shape[1:])
@@ -272,8 +276,9 @@ def iter_ctrgcn_npz(path: str | os.PathLike, split: str = "test") -> Iterator[Sk
         raise
     except FileNotFoundError:
         raise SkeletonError(f"{path}: file not found") from None
-    except (ValueError, OSError, KeyError, zipfile.BadZipFile, EOFError) as exc:
-        raise SkeletonError(f"{path}: not a readable CTR-GCN .npz ({exc})") from None
+    # numpy parsing damaged bytes raises a zoo (ValueError, zlib.error, SyntaxError ...): all mean one thing
+    except Exception as exc:
+        raise SkeletonError(f"{path}: not a readable CTR-GCN .npz ({one_line(exc)})") from None
     if labels.shape[0] != shape[0]:
         raise SkeletonError(f"{path}: {shape[0]} samples in x_{split} but {labels.shape[0]} labels")
     for index, row in enumerate(rows):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose.errors import SkeletonError
+from pose.errors import SkeletonError, one_line
 from pose.layouts import kinect_v1_to_ntu25
 from pose.readers._common import read_text
 from pose.skeleton import Skeleton
@@ -48,6 +48,8 @@ def read_nw_ucla_json(path: str | os.PathLike) -> Skeleton:
         data = json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise SkeletonError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except (ValueError, RecursionError) as exc:  # a number too long for Python's int, nesting too deep
+        raise SkeletonError(f"{path}: unreadable JSON ({one_line(exc)})") from None
     if not isinstance(data, dict) or "skeletons" not in data:
         raise SkeletonError(f"{path}: no 'skeletons' entry (expected an NW-UCLA sequence)")
     try:

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 ID_RATE = 30.0  # frame ids count frames of the 30 fps colour stream
 UTKINECT_FPS = 15.0  # the uniform rate segments are resampled to
 MAX_GAP_S = 0.5  # a longer stretch without a tracked skeleton is left invalid
+MAX_SEGMENT_S = 600.0  # segments last seconds; ids spanning more than this are corrupt, not an action
 
 UTKINECT_ACTIONS: dict[str, str] = {
     "walk": "walk",
@@ -43,7 +44,7 @@ UTKINECT_ACTIONS: dict[str, str] = {
 }
 UTKINECT_CLASSES: tuple[str, ...] = tuple(UTKINECT_ACTIONS.values())
 
-_RECORDING = re.compile(r"^s(\d+)_e(\d+)$")
+_RECORDING = re.compile(r"^s(\d{1,4})_e(\d{1,4})$")
 _SEGMENT = re.compile(r"^(\w+)\s*:\s*(\S+)\s+(\S+)$")
 
 
@@ -144,13 +145,20 @@ def iter_utkinect(root: str | os.PathLike) -> Iterator[Skeleton]:
             if not inside.any():
                 log.warning("%s: no tracked frame between ids %g and %g, segment skipped", where, start, end)
                 continue
+            span_s = (ids[inside][-1] - ids[inside][0]) / ID_RATE
+            if span_s > MAX_SEGMENT_S:
+                log.warning("%s: tracked frames span %.3g s, segment skipped", where, span_s)
+                continue
             seg_joints, valid = resample_segment(ids[inside], joints[inside])
+            if not valid.any():
+                log.warning("%s: tracked frames too far apart to resample, segment skipped", where)
+                continue
             yield Skeleton.from_single(
                 kinect_v1_to_ntu25(seg_joints),
                 UTKINECT_FPS,
                 valid=valid,
                 label=UTKINECT_ACTIONS[action],
-                source=f"{folder / f'joints_{recording}.txt'}[{int(start)}-{int(end)}]",
+                source=f"{folder / f'joints_{recording}.txt'}[{start:g}-{end:g}]",
                 meta={
                     "dataset": "utkinect",
                     "subject": subject,
