@@ -1,0 +1,95 @@
+"""Training-only augmentation of normalised windows (3, T, 25, M); evaluation never calls it.
+
+Everything keeps absent persons and frames at exactly zero, because the model reads an all-zero
+person as "not there".
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from pose.layouts import NTU25_BONES, NTU25_LEFT_RIGHT, NUM_JOINTS
+
+_MIRROR_PERM = np.arange(NUM_JOINTS)
+for _left, _right in NTU25_LEFT_RIGHT:
+    _MIRROR_PERM[_left], _MIRROR_PERM[_right] = _right, _left
+
+# Bones on both sides of the body share one length factor: people are (nearly) symmetric.
+_BONE_KIND = np.array([min(child, int(_MIRROR_PERM[child])) for child, _ in NTU25_BONES])
+_KINDS, _BONE_KIND_INDEX = np.unique(_BONE_KIND, return_inverse=True)
+
+_SIDE = re.compile(r"\b(left|right)\b", re.IGNORECASE)
+
+
+def mirror_label(label: str) -> str:
+    """The label of the mirrored action: "wave right hand" -> "wave left hand"; others unchanged."""
+
+    def swap(match: re.Match[str]) -> str:
+        word = match.group(0)
+        other = "right" if word.lower() == "left" else "left"
+        return other.capitalize() if word[0].isupper() else other
+
+    return _SIDE.sub(swap, label)
+
+
+def mirror(x: np.ndarray) -> np.ndarray:
+    """Reflect left/right: negate Kinect x and swap every left joint with its right twin."""
+    out = x[:, :, _MIRROR_PERM].copy()
+    out[0] *= -1.0
+    return out
+
+
+def rotation_matrix(angles: np.ndarray) -> np.ndarray:
+    """Rotation about x, then y, then z by the three angles (radians)."""
+    cx, cy, cz = np.cos(angles)
+    sx, sy, sz = np.sin(angles)
+    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    return (rz @ ry @ rx).astype(np.float32)
+
+
+def rotate(x: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """Rotate every joint about the origin (the window is centred, so about the body)."""
+    return np.einsum("ij,jtvm->itvm", rotation_matrix(angles), x).astype(np.float32)
+
+
+def scale_bones(x: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Rebuild the skeleton from the spine base with each bone's length times its factor.
+
+    ``factors`` has one entry per bone kind (left and right twins share one). The bone list is in
+    parent-before-child order, so one pass of forward kinematics suffices.
+    """
+    per_bone = factors[_BONE_KIND_INDEX].astype(np.float32)
+    out = x.copy()
+    for b, (child, parent) in enumerate(NTU25_BONES):
+        out[:, :, child] = out[:, :, parent] + per_bone[b] * (x[:, :, child] - x[:, :, parent])
+    present = np.abs(x).sum(axis=(0, 2)) > 0  # (T, M): frames where the person is there
+    out *= present[None, :, None, :]
+    return out
+
+
+def num_bone_kinds() -> int:
+    return len(_KINDS)
+
+
+def augment(
+    x: np.ndarray,
+    rng: np.random.Generator,
+    rotation: float,
+    bone_scale: float,
+    body_scale: float,
+    do_mirror: bool,
+) -> np.ndarray:
+    """Apply the configured augmentations in a fixed order: body shape, mirror, then viewpoint."""
+    if bone_scale > 0:
+        x = scale_bones(x, rng.uniform(1 - bone_scale, 1 + bone_scale, num_bone_kinds()))
+    if body_scale > 0:
+        x = x * np.float32(rng.uniform(1 - body_scale, 1 + body_scale))
+    if do_mirror:
+        x = mirror(x)
+    if rotation > 0:
+        x = rotate(x, rng.uniform(-rotation, rotation, 3))
+    return np.ascontiguousarray(x, dtype=np.float32)

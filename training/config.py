@@ -1,0 +1,473 @@
+"""Training configuration: typed dataclasses, YAML round trip, named built-in configs, CLI overrides.
+
+One tree of dataclasses describes a whole run, so a run is reproducible from its saved config.yaml.
+Every command-line flag is generated from one field (``--neuron.epochs`` sets ``neuron.epochs``), so
+there is no second list of options to keep in step with the dataclasses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from neuron_core.config import ModelConfig
+from pose.errors import NeuronLiveError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+SOURCE_KINDS = ("ntu_skeletons", "ctrgcn_npz", "nw_ucla", "utkinect", "bandai", "npz_folder")
+PROMPT_MODES = ("names", "descriptions", "mixed")
+SAMPLE_SPLITS = ("groups", "partition")
+
+
+class ConfigError(NeuronLiveError):
+    """A configuration file, name or flag is invalid; the message names the field."""
+
+
+@dataclass
+class SourceConfig:
+    """One data source: which reader (``kind``) and where its files are."""
+
+    kind: str
+    path: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in SOURCE_KINDS:
+            raise ConfigError(
+                f"unknown data source kind {self.kind!r}; expected one of {', '.join(SOURCE_KINDS)}"
+            )
+
+
+@dataclass
+class DataConfig:
+    """Where the skeletons come from and how they are cached and turned into windows."""
+
+    sources: list[SourceConfig] = field(default_factory=list)
+    # Decoded sources are cached here (one .npz per source) so epochs never re-parse files.
+    cache_dir: str = "runs/cache"
+    # Folder with the Neuron side information (ntu_*.json); empty = name prompts only.
+    descriptions: str = ""
+    # Label renames applied when reading, to unify one action named differently by two datasets.
+    aliases: dict[str, str] = field(default_factory=dict)
+    # Keep only these labels (empty = all); applied after aliases.
+    classes: list[str] = field(default_factory=list)
+    window: int = 64
+    # At most this many training samples per class and epoch, redrawn every epoch (0 = all). It keeps
+    # one large source (Bandai-Namco's few hundred clips per action) from drowning the small ones.
+    max_train_per_class: int = 0
+    num_workers: int = 0
+
+
+@dataclass
+class SplitConfig:
+    """Which classes are unseen, which seen classes validate, and how samples are split.
+
+    ``sample_split``: "groups" splits each seen class's samples by recording group (subject where
+    known, otherwise style or file) into train / validation / test; "partition" follows a split the
+    data already carries (NTU cross-subject: meta "partition" is train or test), the validation
+    samples then come from the training partition by subject.
+    """
+
+    unseen: list[str] = field(default_factory=list)
+    # Seen classes held out of training as pseudo-unseen (epoch selection, GZSL calibration).
+    val_classes: list[str] = field(default_factory=list)
+    # When val_classes is empty: draw this many of the seen classes at random (seeded).
+    val_class_count: int = 0
+    sample_split: str = "groups"
+    val_group_fraction: float = 0.15
+    test_group_fraction: float = 0.15
+    # At most this many samples per class in each validation and test part (0 = all): quick checks.
+    max_eval_per_class: int = 0
+
+
+@dataclass
+class StageConfig:
+    """Optimiser and schedule of one stage (SGD with step decay, as the paper)."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 1e-4
+    milestones: list[int] = field(default_factory=list)
+    lr_decay: float = 0.1
+    warmup_epochs: int = 0
+
+
+@dataclass
+class AugmentConfig:
+    """Training-only augmentation; evaluation never augments and crops a fixed ratio."""
+
+    crop_low: float = 0.5
+    crop_high: float = 1.0
+    test_crop: float = 0.95
+    rotation: float = 0.3  # radians, uniform per axis
+    bone_scale: float = 0.1  # each bone's length times a factor in [1 - s, 1 + s]
+    body_scale: float = 0.1  # whole body times a factor in [1 - s, 1 + s]
+    mirror: float = 0.5  # probability of a left/right mirror (labels with left/right are swapped)
+
+
+@dataclass
+class TrainConfig:
+    """A whole run: data, split, model, both stages, text side, where it writes."""
+
+    name: str = "custom"
+    data: DataConfig = field(default_factory=DataConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    pretrain: StageConfig = field(
+        default_factory=lambda: StageConfig(epochs=110, lr=0.1, weight_decay=1e-4, milestones=[60, 80, 100])
+    )
+    neuron: StageConfig = field(
+        default_factory=lambda: StageConfig(epochs=30, lr=0.1, weight_decay=5e-4, milestones=[4, 20])
+    )
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    text_encoder: str = "minilm-l6-v2"
+    prompt_mode: str = "mixed"
+    prompts_per_granularity: int = 10
+    seed: int = 0
+    output_dir: str = "runs/neuron"
+    device: str = "auto"
+    num_threads: int = 2
+    eval_batch_size: int = 128
+
+    def validate(self) -> TrainConfig:
+        """Check what a dataclass cannot: enumerations and ranges, one clear line per problem."""
+        if self.prompt_mode not in PROMPT_MODES:
+            raise ConfigError(
+                f"prompt_mode must be one of {', '.join(PROMPT_MODES)}, got {self.prompt_mode!r}"
+            )
+        if self.split.sample_split not in SAMPLE_SPLITS:
+            raise ConfigError(
+                f"split.sample_split must be one of {', '.join(SAMPLE_SPLITS)}, "
+                f"got {self.split.sample_split!r}"
+            )
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        fractions = self.split.val_group_fraction + self.split.test_group_fraction
+        if not (
+            0 <= self.split.val_group_fraction < 1
+            and 0 <= self.split.test_group_fraction < 1
+            and fractions < 1
+        ):
+            raise ConfigError(
+                "split.val_group_fraction and split.test_group_fraction must be in [0, 1), sum < 1"
+            )
+        if not 0 < self.augment.crop_low <= self.augment.crop_high <= 1:
+            raise ConfigError("augment.crop_low and augment.crop_high must satisfy 0 < low <= high <= 1")
+        overlap = {c.lower() for c in self.split.unseen} & {c.lower() for c in self.split.val_classes}
+        if overlap:
+            raise ConfigError(f"classes both unseen and validation: {', '.join(sorted(overlap))}")
+        if self.data.window != self.model.window:
+            raise ConfigError(
+                f"data.window ({self.data.window}) differs from model.window ({self.model.window})"
+            )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------
+# dict / YAML round trip
+
+
+def to_dict(cfg: Any) -> Any:
+    """Plain dict of a config tree (ModelConfig through its own to_dict), ready for YAML or JSON."""
+    if isinstance(cfg, ModelConfig):
+        return cfg.to_dict()
+    if dataclasses.is_dataclass(cfg):
+        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, (list, tuple)):
+        return [to_dict(v) for v in cfg]
+    if isinstance(cfg, dict):
+        return {k: to_dict(v) for k, v in cfg.items()}
+    return cfg
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Instantiate dataclass ``cls`` from a dict, refusing unknown keys (typos) by name."""
+    if cls is ModelConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+        defaults = ModelConfig().to_dict()
+        unknown = set(data) - set(defaults)
+        if unknown:
+            raise ConfigError(f"{where}: unknown model field(s) {', '.join(sorted(unknown))}")
+        hints = {k: list[int] if isinstance(v, list) else type(v) for k, v in defaults.items()}
+        return ModelConfig.from_dict({k: _coerce(hints[k], v, f"{where}.{k}") for k, v in data.items()})
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    kwargs = {}
+    for key, value in data.items():
+        kwargs[key] = _coerce(hints[key], value, f"{where}.{key}" if where else key)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    """Convert a YAML/CLI value to the field's declared type, or fail naming the field."""
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint) or hint is ModelConfig:
+        if isinstance(value, (hint if isinstance(hint, type) else ())):
+            return value
+        return _build(hint, value, where)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return {str(k): str(v) for k, v in value.items()}
+    if origin in (typing.Union, types.UnionType):
+        raise ConfigError(f"{where}: union types are not supported in configs")
+    try:
+        if hint is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if hint in (int, float, str):
+            return hint(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}") from None
+    return value
+
+
+def _source_from(value: Any, where: str) -> SourceConfig:
+    """A source as a mapping {kind, path} or as the CLI's "kind=path" string."""
+    if isinstance(value, SourceConfig):
+        return value
+    if isinstance(value, str):
+        kind, sep, path = value.partition("=")
+        if not sep or not path:
+            raise ConfigError(f"{where}: a source is written kind=path, got {value!r}")
+        return SourceConfig(kind.strip(), path.strip())
+    return _build(SourceConfig, value, where)
+
+
+def from_dict(data: dict[str, Any]) -> TrainConfig:
+    """A TrainConfig from a (possibly partial) dict: missing fields keep their defaults."""
+    data = dict(data)
+    if "data" in data and isinstance(data["data"], dict) and "sources" in data["data"]:
+        data["data"] = dict(data["data"])
+        sources = data["data"]["sources"]
+        if isinstance(sources, str):
+            sources = [s for s in sources.split(",") if s.strip()]
+        data["data"]["sources"] = [_source_from(s, f"data.sources[{i}]") for i, s in enumerate(sources)]
+    return _build(TrainConfig, data, "").validate()
+
+
+def load_yaml(path: str | Path) -> TrainConfig:
+    """Read a YAML config file (a partial one is fine: it overrides the defaults)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must hold a mapping")
+    return from_dict(data)
+
+
+def save_yaml(cfg: TrainConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------------
+# built-in named configs
+
+# NTU RGB+D cross-subject training performers (the rest are test); NTU-120 adds more.
+NTU60_CS_TRAIN_SUBJECTS = (1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38)
+NTU120_CS_TRAIN_SUBJECTS = NTU60_CS_TRAIN_SUBJECTS + (
+    45, 46, 47, 49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 70, 74, 78, 80, 81, 82, 83, 84, 85, 86, 89, 91,
+    92, 93, 94, 95, 97, 98, 100, 103,
+)  # fmt: skip
+
+# Unseen classes of the standard splits, 0-based NTU indices (see ../shared/NEURON.md).
+NTU_SPLITS: dict[str, tuple[int, tuple[int, ...]]] = {
+    "ntu60-55-5": (60, (10, 11, 19, 26, 56)),
+    "ntu60-48-12": (60, (3, 5, 9, 12, 15, 40, 42, 47, 51, 56, 58, 59)),
+    "ntu120-110-10": (120, (4, 13, 37, 43, 49, 65, 88, 95, 99, 106)),
+    "ntu120-96-24": (
+        120,
+        (5, 9, 11, 16, 18, 20, 22, 29, 35, 39, 45, 49, 59, 68, 70, 81, 84, 87, 93, 94, 104, 113, 114, 119),
+    ),
+}
+
+# The real sets in ../shared/data mapped to NTU-25, one vocabulary by natural label name (53 labels).
+# The unseen classes (10, about a fifth) each have a related seen action (the other hand, the other
+# direction, a faster gait, the opposite movement) and at least 15 samples; the validation classes
+# (pseudo-unseen, for epoch selection and GZSL calibration) are not the relatives the unseen ones need.
+SHARED_UNSEEN = (
+    "wave left hand",  # seen: wave right hand, wave both hands, wave hands
+    "raise right hand",  # seen: raise left hand, raise both hands
+    "walk to the right",  # seen: walk to the left
+    "walk and turn right",  # seen: walk and turn left
+    "dash",  # seen: run
+    "pick up with two hands",  # seen: pick up with one hand, pick up
+    "doffing",  # seen: donning
+    "pull",  # seen: push
+    "wave goodbye with both hands",  # seen: wave goodbye
+    "stand up",  # seen: sit down
+)
+SHARED_VAL = ("drop trash", "throw", "bow", "clap hands", "walk backward")
+
+
+def _shared_sources() -> list[SourceConfig]:
+    return [
+        SourceConfig("bandai", str(SHARED_DATA / "bandai_namco")),
+        SourceConfig("nw_ucla", str(SHARED_DATA / "nw_ucla")),
+        SourceConfig("utkinect", str(SHARED_DATA / "utkinect")),
+        SourceConfig("ntu_skeletons", str(SHARED_DATA / "ntu_skeletons")),
+    ]
+
+
+def _shared(unseen: tuple[str, ...], val: tuple[str, ...], fractions: tuple[float, float]) -> TrainConfig:
+    """The default model's recipe, sized for a shared 2-core CPU: slim backbone, at most 60 clips per
+    class and epoch, redrawn every epoch (Bandai-Namco's 200-400 clips per action would otherwise fill
+    most of each epoch), 20 + 10 epochs (about 13 minutes here). Batch 32 with the paper's learning
+    rates halved (linear scaling from batch 64)."""
+    return TrainConfig(
+        name="shared",
+        data=DataConfig(
+            sources=_shared_sources(),
+            descriptions=str(SHARED_DATA / "text" / "Neuron"),
+            max_train_per_class=60,
+        ),
+        split=SplitConfig(
+            unseen=list(unseen),
+            val_classes=list(val),
+            val_group_fraction=fractions[0],
+            test_group_fraction=fractions[1],
+        ),
+        model=ModelConfig.preset("slim"),
+        pretrain=StageConfig(
+            epochs=20, batch_size=32, lr=0.05, weight_decay=1e-4, milestones=[14, 18], warmup_epochs=1
+        ),
+        neuron=StageConfig(epochs=10, batch_size=32, lr=0.05, weight_decay=5e-4, milestones=[6, 9]),
+        output_dir="runs/shared",
+    )
+
+
+def _ntu(name: str) -> TrainConfig:
+    from pose.readers.ntu import NTU120_CLASSES
+
+    num_classes, unseen = NTU_SPLITS[name]
+    return TrainConfig(
+        name=name,
+        data=DataConfig(
+            descriptions=str(SHARED_DATA / "text" / "Neuron"),
+            classes=list(NTU120_CLASSES[:num_classes]),
+        ),
+        split=SplitConfig(
+            unseen=[NTU120_CLASSES[i] for i in unseen],
+            val_class_count=max(len(unseen), 5),
+            sample_split="partition",
+            val_group_fraction=0.1,
+            test_group_fraction=0.0,
+        ),
+        output_dir=f"runs/{name}",
+    )
+
+
+def builtin(name: str) -> TrainConfig:
+    """A named config: the four NTU splits, "shared" (held-out classes) and "shared-all" (everything)."""
+    if name in NTU_SPLITS:
+        return _ntu(name).validate()
+    if name == "shared":
+        return _shared(SHARED_UNSEEN, SHARED_VAL, (0.15, 0.15)).validate()
+    if name == "shared-all":
+        # Every class and sample trains. Without validation classes there is no epoch selection, so the
+        # head trains for the epochs that "shared" selected on its validation classes (4 of 10).
+        cfg = _shared((), (), (0.0, 0.0))
+        cfg.name = "shared-all"
+        cfg.output_dir = "runs/shared-all"
+        cfg.neuron.epochs = 4
+        return cfg.validate()
+    raise ConfigError(f"unknown config {name!r}; built-in: {', '.join(builtin_names())} (or a .yaml file)")
+
+
+def builtin_names() -> list[str]:
+    return [*NTU_SPLITS, "shared", "shared-all"]
+
+
+def resolve(spec: str | None) -> TrainConfig:
+    """A config from a built-in name or a YAML path; None gives the defaults."""
+    if not spec:
+        return TrainConfig().validate()
+    if spec.endswith((".yaml", ".yml")) or Path(spec).is_file():
+        return load_yaml(spec)
+    return builtin(spec)
+
+
+# ---------------------------------------------------------------------------------------------------
+# command-line flags generated from the fields
+
+
+def _leaf_fields(cls: type, prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    if cls is ModelConfig:
+        for key, value in to_dict(ModelConfig()).items():
+            out.append((f"{prefix}{key}", list[int] if isinstance(value, list) else type(value)))
+        return out
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint) or hint is ModelConfig:
+            out.extend(_leaf_fields(hint, f"{prefix}{f.name}."))
+        else:
+            out.append((f"{prefix}{f.name}", hint))
+    return out
+
+
+# Short spellings of often used fields (each still sets exactly one field).
+FLAG_ALIASES = {"data.descriptions": "--descriptions", "output_dir": "--output", "device": "--device"}
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One ``--dotted.field`` flag per config field; lists are comma-separated on the command line."""
+    group = parser.add_argument_group("config fields (override the config)")
+    for name, hint in _leaf_fields(TrainConfig):
+        flags = [f"--{name}", *([FLAG_ALIASES[name]] if name in FLAG_ALIASES else [])]
+        if name == "data.sources":
+            help_text = "comma-separated kind=path, kinds: " + ", ".join(SOURCE_KINDS)
+        elif name == "data.aliases":
+            help_text = "comma-separated old=new label renames"
+        else:
+            help_text = getattr(hint, "__name__", str(hint))
+        group.add_argument(*flags, dest=f"cfg:{name}", default=None, metavar="V", help=help_text)
+
+
+def apply_overrides(cfg: TrainConfig, args: argparse.Namespace) -> TrainConfig:
+    """Apply the generated flags that were given to ``cfg`` (a new, validated config)."""
+    data = to_dict(cfg)
+    for key, value in vars(args).items():
+        if not key.startswith("cfg:") or value is None:
+            continue
+        path = key[4:].split(".")
+        node = data
+        for part in path[:-1]:
+            node = node[part]
+        if path[-1] == "aliases":
+            pairs = [p.partition("=") for p in value.split(",") if p.strip()]
+            value = {a.strip(): b.strip() for a, _, b in pairs}
+        node[path[-1]] = value
+    return from_dict(data)

@@ -1,0 +1,188 @@
+"""Evaluation: the split protocol (ZSL / GZSL, honest) and the folder-of-.npz command.
+
+Protocol (see ../shared/NEURON.md): the epoch is chosen by ZSL top-1 on the validation classes
+(pseudo-unseen seen classes), the GZSL stacking constant by H on validation data; the test set is
+scored once with both fixed. Everything here is deterministic: fixed 0.95 crop, eval mode, no
+augmentation, the same numbers from one process or many.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuron_core.model import NeuronModel
+from pose.errors import SkeletonError
+from pose.normalize import normalize_window
+from pose.skeleton import load_npz
+from training.data import DataError
+from training.distributed import Dist
+from training.engine import ClassTexts, embed, fused, run_sharded, step_logits
+from training.metrics import choose_calibration, gzsl_metrics, per_class_topk, topk_correct, zsl_metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScoredSet:
+    """Step embeddings of one sample set and its labels as class names."""
+
+    emb: torch.Tensor  # (N, 6, D)
+    labels: list[str]
+
+    def targets(self, classes: list[str]) -> np.ndarray:
+        index = {c: i for i, c in enumerate(classes)}
+        return np.array([index[lab] for lab in self.labels], np.int64)
+
+
+def _rows(texts: ClassTexts, classes: list[str]) -> ClassTexts:
+    index = {c: i for i, c in enumerate(texts.classes)}
+    return texts.subset([index[c] for c in classes])
+
+
+def zsl(s: ScoredSet, texts: ClassTexts, classes: list[str], scale: float, mode: str) -> dict[str, object]:
+    """ZSL metrics of ``s`` choosing among ``classes`` only, with the texts of prompt ``mode``."""
+    if not s.labels or not classes:
+        return {"samples": 0}
+    logits = step_logits(s.emb, _rows(texts, classes).get(mode), scale)
+    out: dict[str, object] = dict(zsl_metrics(fused(logits), logits, s.targets(classes)))
+    out["per_class"] = per_class_topk(fused(logits), s.targets(classes), classes)
+    if mode == "descriptions":
+        has = _rows(texts, classes).has_description
+        out["classes_with_descriptions"] = int(has.sum())
+    return out
+
+
+def gzsl_scores(
+    seen: ScoredSet,
+    unseen: ScoredSet,
+    texts: ClassTexts,
+    seen_classes: list[str],
+    unseen_classes: list[str],
+    scale: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fused logits over seen + unseen classes for seen + unseen samples, labels, seen mask."""
+    classes = seen_classes + unseen_classes
+    emb = torch.cat([seen.emb, unseen.emb])
+    logits = fused(step_logits(emb, _rows(texts, classes).get("names"), scale))
+    labels = ScoredSet(emb, seen.labels + unseen.labels).targets(classes)
+    mask = np.array([c in set(seen_classes) for c in classes])
+    return logits, labels, mask
+
+
+def seen_accuracy(s: ScoredSet, texts: ClassTexts, seen_classes: list[str], scale: float) -> float | None:
+    """Fused top-1 of seen-class samples among the seen classes (how well training fits new people);
+    None without samples."""
+    if not s.labels:
+        return None
+    logits = fused(step_logits(s.emb, _rows(texts, seen_classes).get("names"), scale))
+    return float(topk_correct(logits, s.targets(seen_classes), 1).mean())
+
+
+def protocol_metrics(
+    sets: dict[str, ScoredSet],
+    texts: ClassTexts,
+    seen: list[str],
+    val_classes: list[str],
+    unseen: list[str],
+    scale: float,
+) -> dict[str, object]:
+    """Validation and test numbers of one trained model: the calibration comes from validation only."""
+    out: dict[str, object] = {}
+    gamma = 0.0
+    if val_classes:
+        out["val_zsl_names"] = zsl(sets["val_unseen"], texts, val_classes, scale, "names")
+    if val_classes and sets["val_seen"].labels and sets["val_unseen"].labels:
+        logits, labels, mask = gzsl_scores(
+            sets["val_seen"], sets["val_unseen"], texts, seen, val_classes, scale
+        )
+        gamma = choose_calibration(logits, labels, mask)
+        out["val_gzsl"] = gzsl_metrics(logits, labels, mask, gamma)
+    out["calibration_gamma"] = gamma
+    out["val_seen_top1"] = seen_accuracy(sets["val_seen"], texts, seen, scale)
+    out["test_seen_top1"] = seen_accuracy(sets["test_seen"], texts, seen, scale)
+    if unseen:
+        out["test_zsl_names"] = zsl(sets["test_unseen"], texts, unseen, scale, "names")
+        out["test_zsl_descriptions"] = zsl(sets["test_unseen"], texts, unseen, scale, "descriptions")
+        if sets["test_seen"].labels and sets["test_unseen"].labels:
+            logits, labels, mask = gzsl_scores(
+                sets["test_seen"], sets["test_unseen"], texts, seen, unseen, scale
+            )
+            out["test_gzsl"] = gzsl_metrics(logits, labels, mask, gamma)
+            out["test_gzsl_uncalibrated"] = gzsl_metrics(logits, labels, mask, 0.0)
+    return out
+
+
+def score_sets(
+    model: NeuronModel, datasets: dict[str, torch.utils.data.Dataset], labels: dict[str, list[str]],
+    batch_size: int, d: Dist,
+) -> dict[str, ScoredSet]:  # fmt: skip
+    return {
+        name: ScoredSet(embed(model, ds, batch_size, d, name), labels[name]) for name, ds in datasets.items()
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# evaluate a folder of interchange files
+
+
+def evaluate_folder(
+    model: NeuronModel,
+    texts_for,
+    folder: str | Path,
+    labels: list[str] | None,
+    window: int,
+    crop: float,
+    batch_size: int,
+    d: Dist,
+) -> dict[str, object]:
+    """Score every labelled .npz under ``folder`` against ``labels`` (default: the labels found).
+
+    ``texts_for(labels) -> (ClassTexts, mode)`` builds the class texts. Unreadable files and files
+    whose label is not among ``labels`` are counted and left out; no labelled file is an error.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: not a folder")
+    windows, found, skipped = [], [], []
+    for path in sorted(folder.rglob("*.npz")):
+        try:
+            skel = load_npz(path)
+        except SkeletonError as exc:
+            skipped.append(str(exc))
+            continue
+        if skel.label:
+            windows.append(normalize_window(skel, window, crop=crop))
+            found.append(skel.label.strip())
+    if not found:
+        raise DataError(f"{folder}: no labelled skeleton .npz files found (a file needs a 'label' array)")
+    if labels is None:
+        labels = sorted(set(found), key=str.casefold)
+    by_key = {lab.casefold(): lab for lab in labels}
+    keep = [i for i, lab in enumerate(found) if lab.casefold() in by_key]
+    if not keep:
+        raise DataError(f"{folder}: none of the files' labels is among the labels given")
+    texts, mode = texts_for(labels)
+    x = torch.from_numpy(np.stack([windows[i] for i in keep]))
+    model.eval()
+    emb = run_sharded(model, torch.utils.data.TensorDataset(x, torch.zeros(len(x))), batch_size, d, "scoring")
+    targets = np.array([labels.index(by_key[found[i].casefold()]) for i in keep])
+    logits = fused(step_logits(emb, texts.get(mode), model.logit_scale.item()))
+    per_class = per_class_topk(logits, targets, labels)
+    return {
+        "files": len(keep),
+        "files_with_other_labels": len(found) - len(keep),
+        "files_unreadable": len(skipped),
+        "labels": labels,
+        "prompt_mode": mode,
+        "labels_with_descriptions": [c for c, h in zip(labels, texts.has_description, strict=True) if h],
+        "overall": {
+            "top1": float(topk_correct(logits, targets, 1).mean()),
+            "top5": float(topk_correct(logits, targets, 5).mean()),
+        },
+        "per_class": per_class,
+    }
