@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ from neuron_core.config import ModelConfig
 from pose.errors import NeuronLiveError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+# The real data beside the project (../shared/data), or where NEURON_SHARED_DATA points (as in tests).
+SHARED_DATA = Path(os.environ.get("NEURON_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 SOURCE_KINDS = ("ntu_skeletons", "ctrgcn_npz", "nw_ucla", "utkinect", "bandai", "npz_folder")
 PROMPT_MODES = ("names", "descriptions", "mixed")

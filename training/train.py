@@ -297,8 +297,9 @@ def train_neuron(run: Run, backbone: dict[str, torch.Tensor], resume: bool) -> t
             score = val["top1"]
         if score > best_score or not split.val_classes:  # without validation classes: the last epoch
             best_score, best_epoch, best_state = score, epoch, _head_state(model)
-        log.info("neuron epoch %d/%d: loss %.4f, train acc %.3f, val ZSL top-1 %.3f, scale %.2f (%.0f s)",
-                 epoch + 1, cfg.neuron.epochs, stats["loss"], stats["train_acc"], score,
+        shown = f"{score:.3f}" if score >= 0 else "n/a"
+        log.info("neuron epoch %d/%d: loss %.4f, train acc %.3f, val ZSL top-1 %s, scale %.2f (%.0f s)",
+                 epoch + 1, cfg.neuron.epochs, stats["loss"], stats["train_acc"], shown,
                  model.logit_scale.item(), time.time() - t0)  # fmt: skip
         state = {"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict()}
         state |= {"best_score": best_score, "best_epoch": best_epoch, "best_state": best_state}
