@@ -12,6 +12,8 @@ SHARED_DATA = Path(os.environ.get("NEURON_SHARED_DATA", ROOT.parent / "shared" /
 # Test artefacts CI keeps (screenshots, benchmark output).
 TEST_OUTPUT = ROOT / "test-output"
 
+# Spinning OpenMP threads make torch many times slower on a busy 2-core machine (measured in training).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
