@@ -92,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), help="where the model runs (default: auto)"
     )
+    model.add_argument(
+        "--backend",
+        choices=("auto", "torch", "onnx"),
+        help="model runtime: ONNX Runtime (exported once, cached) or PyTorch; auto tries ONNX Runtime "
+        "first (default: auto)",
+    )
 
     out = parser.add_argument_group("output")
     out.add_argument(

@@ -15,6 +15,7 @@ import yaml
 from pose.errors import NeuronLiveError
 
 DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("auto", "torch", "onnx")
 
 
 class ConfigError(NeuronLiveError):
@@ -40,6 +41,7 @@ class LiveConfig:
     labels_file: Path | None = None
     checkpoint: Path | None = None
     device: str = "auto"
+    backend: str = "auto"
     headless: bool = False
     record: Path | None = None
     top_k: int = 5
@@ -75,6 +77,8 @@ class LiveConfig:
             raise ConfigError(f"--camera must be 0 or more, got {self.camera}")
         if self.device not in DEVICES:
             raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.labels is not None and not self.labels:
             raise ConfigError("--labels holds no label: give names separated by commas")
         if self.labels is not None and self.labels_file is not None:

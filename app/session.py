@@ -125,7 +125,7 @@ def load_recognizer(config: LiveConfig, labels: Sequence[str]) -> Recognizer:
     torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
     path = checkpoint_path(config)
     try:
-        recognizer = ZeroShotRecognizer.from_checkpoint(path, device=config.device)
+        recognizer = ZeroShotRecognizer.from_checkpoint(path, device=config.device, backend=config.backend)
     except NeuronCoreError:
         raise
     except Exception as exc:  # a file torch cannot parse must still be one line, not a traceback

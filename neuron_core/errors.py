@@ -30,6 +30,10 @@ class ModelError(NeuronCoreError):
     """A model configuration is inconsistent, or an input array has the wrong shape or values."""
 
 
+class BackendError(ModelError):
+    """An inference backend (ONNX Runtime) cannot export, load or run the model here."""
+
+
 def one_line(exc: BaseException) -> str:
     """``Type: first line of the message``: for wrapping a library's exception into one of ours."""
     lines = str(exc).strip().splitlines()

@@ -3,10 +3,15 @@
 The model turns each window into six step embeddings once; labels only cost a text encoding, done once
 per label and cached (as the mean of each granularity's unit text vectors), so adding a label never
 rebuilds or re-runs anything else. Scores are the softmax over labels of the fused fine-step logits.
+
+The window embeddings come from PyTorch or, with ``backend="onnx"``, from the same model exported to
+ONNX Runtime (faster on a CPU; see :mod:`neuron_core.onnx_runtime`). ``"auto"`` takes ONNX Runtime when
+the export and a session work and falls back to PyTorch with a logged reason.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -17,11 +22,15 @@ import numpy as np
 import torch
 
 from neuron_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_checkpoint
-from neuron_core.errors import ModelError, NeuronCoreError, TextEncoderError
+from neuron_core.errors import BackendError, ModelError, NeuronCoreError, TextEncoderError, one_line
 from neuron_core.labels import MAX_LABELS, LabelSet, label_key, normalize_label
 from neuron_core.model import NeuronModel, class_logits, class_prototypes, fuse
 from neuron_core.prompts import DEFAULT_K, Descriptions, encode_classes
 from neuron_core.text_encoders import TextEncoder, get_text_encoder
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "torch", "onnx")
 
 
 def resolve_device(spec: str | torch.device = "auto") -> str:
@@ -57,6 +66,9 @@ class ZeroShotRecognizer:
         descriptions: Descriptions | None = None,
         k: int = DEFAULT_K,
         max_labels: int = MAX_LABELS,
+        backend: str = "torch",
+        threads: int | None = None,
+        onnx_cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if encoder.name != meta.text_encoder:
             raise TextEncoderError(
@@ -78,6 +90,33 @@ class ZeroShotRecognizer:
         self._cache: dict[str, torch.Tensor] = {}  # label key -> (6, D) class prototypes on self.device
         self._classes: torch.Tensor | None = None  # (C, 6, D) for the current labels, built lazily
         self._lock = threading.Lock()
+        self._onnx = None  # OnnxEmbedder when the ONNX Runtime backend runs
+        self.backend, self.backend_reason = self._start_backend(backend, threads, onnx_cache_dir)
+
+    def _start_backend(
+        self, backend: str, threads: int | None, cache_dir: str | os.PathLike[str] | None
+    ) -> tuple[str, str]:
+        """Set up the requested backend; returns (backend used, why)."""
+        if backend not in BACKENDS:
+            raise NeuronCoreError(f"unknown backend {backend!r}: use {', '.join(BACKENDS)}")
+        if backend == "torch":
+            return "torch", "requested"
+        try:
+            from neuron_core.onnx_runtime import OnnxEmbedder
+
+            self._onnx = OnnxEmbedder.for_model(self.model, self.device, threads, cache_dir)
+        except Exception as exc:  # auto falls back on any failure: PyTorch still works
+            reason = str(exc) if isinstance(exc, NeuronCoreError) else one_line(exc)
+            if backend == "onnx":
+                if isinstance(exc, NeuronCoreError):
+                    raise
+                raise BackendError(reason) from exc
+            log.warning("ONNX Runtime backend unavailable, using PyTorch: %s", reason)
+            return "torch", f"ONNX Runtime unavailable: {reason}"
+        how = "cached graph" if self._onnx.reused else "exported now"
+        reason = f"{how}: {self._onnx.path} ({', '.join(self._onnx.providers)})"
+        log.info("model backend: ONNX Runtime, %s", reason)
+        return "onnx", reason
 
     @classmethod
     def from_checkpoint(
@@ -87,14 +126,30 @@ class ZeroShotRecognizer:
         encoder: TextEncoder | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         descriptions: Descriptions | None = None,
+        backend: str = "torch",
+        threads: int | None = None,
+        onnx_cache_dir: str | os.PathLike[str] | None = None,
     ) -> ZeroShotRecognizer:
-        """Load a checkpoint and pair it with ``encoder``, or with the text encoder the checkpoint names."""
+        """Load a checkpoint and pair it with ``encoder``, or with the text encoder the checkpoint names.
+
+        ``backend`` is "torch", "onnx" or "auto"; ``threads`` the ONNX Runtime intra-op threads
+        (default: torch's); ``onnx_cache_dir`` where exported graphs are cached.
+        """
         device = resolve_device(device)
         expect = encoder.name if encoder is not None else None
         model, meta = load_checkpoint(Path(path), device=device, expect_text_encoder=expect)
         if encoder is None:
             encoder = get_text_encoder(meta.text_encoder, device=device, cache_dir=cache_dir)
-        return cls(model, meta, encoder, device=device, descriptions=descriptions)
+        return cls(
+            model,
+            meta,
+            encoder,
+            device=device,
+            descriptions=descriptions,
+            backend=backend,
+            threads=threads,
+            onnx_cache_dir=onnx_cache_dir,
+        )
 
     # ----- labels -----------------------------------------------------------------------------------
 
@@ -159,7 +214,7 @@ class ZeroShotRecognizer:
 
     # ----- scoring ----------------------------------------------------------------------------------
 
-    def _as_batch(self, windows: np.ndarray) -> torch.Tensor:
+    def _as_batch(self, windows: np.ndarray) -> np.ndarray:
         array = np.asarray(windows, dtype=np.float32)
         if array.ndim == 4:
             array = array[None]
@@ -171,16 +226,24 @@ class ZeroShotRecognizer:
             )
         if not np.isfinite(array).all():
             raise ModelError("windows contain NaN or infinite values")
-        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+        return np.ascontiguousarray(array)
+
+    def embed(self, windows: np.ndarray) -> torch.Tensor:
+        """(N, 6, D) step embeddings of windows, on ``self.device``, from the active backend."""
+        x = self._as_batch(windows)
+        if self._onnx is not None:
+            return torch.from_numpy(self._onnx.embed(x)).to(self.device)
+        with torch.inference_mode():
+            return self.model(torch.from_numpy(x).to(self.device))
 
     def step_logits(self, windows: np.ndarray) -> tuple[list[str], np.ndarray]:
         """The labels and the per-step logits (N, 6, C) before fusion (for inspection and evaluation)."""
-        x = self._as_batch(windows)
+        emb = self.embed(windows)
         labels, classes = self._snapshot()
         if classes is None:
-            return labels, np.zeros((x.shape[0], 6, 0), np.float32)
+            return labels, np.zeros((emb.shape[0], 6, 0), np.float32)
         with torch.inference_mode():
-            logits = class_logits(self.model(x), classes, self.model.logit_scale)
+            logits = class_logits(emb, classes, self.model.logit_scale)
         return labels, logits.float().cpu().numpy()
 
     def _probabilities(self, windows: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -203,4 +266,7 @@ class ZeroShotRecognizer:
         return [(labels[i], float(probs[0, i])) for i in order]
 
     def __repr__(self) -> str:
-        return f"ZeroShotRecognizer({len(self.labels)} labels, {self.encoder.name!r}, {self.device!r})"
+        return (
+            f"ZeroShotRecognizer({len(self.labels)} labels, {self.encoder.name!r}, {self.device!r}, "
+            f"{self.backend!r})"
+        )

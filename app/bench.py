@@ -1,0 +1,406 @@
+"""``neuron-bench``: where the time goes between a camera frame and a prediction, on this machine.
+
+First each stage alone (frame decode, MediaPipe pose, window, the model on PyTorch and on ONNX Runtime
+at batch 1 and 8, the text encoding of a new label), then the app's own pipeline (:mod:`app.pipeline`)
+on a real video: as fast as it goes, with and without the model (throughput), paced at the video's
+rate (capture-to-prediction latency, as a camera would see it), and a soak of thousands of frames
+for memory. Medians and 95th percentiles, with the machine, the versions and the load average beside
+them: on a shared CPU every number moves with the load. It prints, writes JSON (``--json``) and
+reports the targets as met or missed; it never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.bench_stages import (
+    BATCH,
+    MAX_GROWTH_MB,
+    RATE,
+    SHARED_DATA,
+    NoModel,
+    bench_config_options,
+    bench_model,
+    bench_onnx_options,
+    bench_pose_stages,
+    bench_text,
+    load_average,
+    machine_info,
+    make_recognizers,
+    ntu_windows,
+    peak_rss_mb,
+    pose_alone,
+    run_pipeline,
+    soak_report,
+)
+from app.label_store import DEFAULT_LABELS
+from neuron_core.errors import NeuronCoreError
+from pose.errors import NeuronLiveError
+
+DEFAULT_VIDEO = SHARED_DATA / "media" / "mmaction2_ntu_sample.avi"
+
+# The issue's targets (measured, never asserted).
+TARGET_MODEL_SHARE = 0.10  # model cost per frame at the app's rate / MediaPipe's cost per frame
+TARGET_WINDOW_MS = 5.0  # ONNX Runtime, CPU, one window
+TARGET_LABEL_MS = 50.0  # text encoding of one new label
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of everything to run: ``--quick`` for tests, the full plan for the numbers."""
+
+    stage_frames: int
+    repeats: int
+    label_repeats: int
+    e2e_frames: int
+    e2e_pairs: int
+    latency_frames: int
+    soak_frames: int
+    sweep: bool
+
+
+QUICK = Plan(
+    stage_frames=60,
+    repeats=8,
+    label_repeats=2,
+    e2e_frames=60,
+    e2e_pairs=1,
+    latency_frames=90,
+    soak_frames=150,
+    sweep=False,
+)
+FULL = Plan(
+    stage_frames=300,
+    repeats=100,
+    label_repeats=15,
+    e2e_frames=500,
+    e2e_pairs=2,
+    latency_frames=900,
+    soak_frames=4000,
+    sweep=True,
+)
+
+
+# ----- the whole run ------------------------------------------------------------------------------
+
+
+def load_model(checkpoint: Path | None, device: str) -> tuple[Any, Any, str]:
+    """The checkpoint asked for, else the default one, else a seeded random slim model (said so)."""
+    import torch
+
+    from neuron_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_checkpoint
+    from neuron_core.config import ModelConfig
+    from neuron_core.model import NeuronModel
+
+    path = checkpoint or DEFAULT_CHECKPOINT
+    if checkpoint is not None or path.exists():
+        model, meta = load_checkpoint(path, device=device)
+        return model, meta, str(path)
+    torch.manual_seed(0)
+    model = NeuronModel(ModelConfig.preset("slim")).to(device).eval()
+    meta = CheckpointMeta(text_encoder="minilm-l6-v2", text_dim=model.config.text_dim)
+    return model, meta, f"random slim model ({path} does not exist: timings only, no accuracy)"
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from neuron_core.recognizer import resolve_device
+    from neuron_core.text_encoders import CachedTextEncoder, get_text_encoder
+
+    plan = QUICK if args.quick else FULL
+    video = args.video
+    if not video.is_file():
+        raise NeuronLiveError(f"{video}: video not found (pass --video FILE)")
+    threads = args.threads or max(1, (os.cpu_count() or 2) // 2)  # the app's rule: leave cores for pose
+    torch.set_num_threads(threads)
+    device = resolve_device(args.device)
+    report: dict[str, Any] = {"machine": machine_info()}
+    progress = Progress(args.quiet)
+
+    progress("model")
+    model, meta, source = load_model(args.checkpoint, device)
+    report["model"] = {
+        "source": source,
+        "backbone_channels": list(model.config.backbone_channels),
+        "prototypes": [model.config.n_spatial, model.config.n_temporal],
+        "params": sum(p.numel() for p in model.parameters()),
+        "text_encoder": meta.text_encoder,
+    }
+    report["settings"] = {
+        "quick": args.quick,
+        "device": device,
+        "backend": args.backend,
+        "threads": threads,
+        "rate": RATE,
+        "video": str(video),
+        "plan": dataclasses.asdict(plan),
+    }
+
+    progress("decode, pose and window stages")
+    stages, windows = bench_pose_stages(video, plan.stage_frames, meta.window)
+    if len(windows) < BATCH:
+        windows += ntu_windows(meta.window)
+        stages["model_windows"] = "video windows + NTU skeleton windows"
+    else:
+        stages["model_windows"] = "live windows from the video"
+
+    progress("text encoder")
+    raw = get_text_encoder(meta.text_encoder, device=device)
+    stages["text"] = bench_text(raw, plan.label_repeats, plan.sweep)
+
+    progress("model on each backend")
+    labels = list(DEFAULT_LABELS[:3] if args.quick else DEFAULT_LABELS)
+    with tempfile.TemporaryDirectory(prefix="neuron-bench-") as text_cache:  # the labels encode once
+        encoder = CachedTextEncoder(raw, text_cache)
+        recognizers, errors = make_recognizers(model, meta, encoder, device, threads, labels)
+    stages["model"] = bench_model(recognizers, errors, windows, plan.repeats)
+    stages["labels"] = len(labels)
+    report["stages"] = stages
+    if plan.sweep:
+        progress("runtime options")
+        report["runtime_options"] = bench_onnx_options(model, recognizers, windows[0], plan.repeats)
+        progress("model size options")
+        report["config_options"] = bench_config_options(windows[0], plan.repeats, threads)
+
+    backend = "onnx" if args.backend in ("auto", "onnx") and "onnx" in recognizers else "torch"
+    if args.backend == "onnx" and "onnx" not in recognizers:
+        raise NeuronCoreError(f"--backend onnx: {errors.get('onnx', 'unavailable')}")
+    recognizer = recognizers[backend]
+
+    progress("end to end: as fast as possible")
+    alone = pose_alone(video, plan.e2e_frames)
+    runs: dict[str, list[dict[str, Any]]] = {"without": [], "with": []}
+    for _ in range(plan.e2e_pairs):  # alternated, so a change in the machine's load hits both alike
+        runs["without"].append(run_pipeline(video, NoModel(), plan.e2e_frames, meta.window, realtime=False))
+        runs["with"].append(run_pipeline(video, recognizer, plan.e2e_frames, meta.window, realtime=False))
+    no_model, full = mean_run(runs["without"]), mean_run(runs["with"])
+    progress("end to end: paced at the video's rate")
+    paced = run_pipeline(video, recognizer, plan.latency_frames, meta.window, realtime=True)
+    report["end_to_end"] = {
+        "video": video.name,
+        "backend": backend,
+        "pose_alone": alone,
+        "pipeline_without_model": no_model,
+        "pipeline": full,
+        "fps_ratio": full["fps"] / no_model["fps"] if no_model["fps"] else float("nan"),
+        "fps_ratio_vs_pose_alone": full["fps"] / alone["fps"] if alone["fps"] else float("nan"),
+        "cpu_ratio": full["cpu_ms_per_frame"] / no_model["cpu_ms_per_frame"],
+        "realtime": paced,
+    }
+
+    progress(f"soak: {plan.soak_frames} frames")
+    soak = run_pipeline(video, recognizer, plan.soak_frames, meta.window, realtime=False, sample_memory=True)
+    report["memory"] = {"soak": soak_report(soak), "peak_rss_mb": peak_rss_mb()}
+    report["targets"] = targets(report, backend)
+    report["machine"]["load_average_end"] = load_average()
+    report["machine"]["load_average_by_phase"] = progress.load
+    return report
+
+
+def mean_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One pipeline figure from repeated runs: frames and time summed (so fps is overall), CPU per
+    frame and predictions averaged; each run is kept under ``runs``."""
+    frames = sum(r["frames"] for r in runs)
+    seconds = sum(r["seconds"] for r in runs)
+    return {
+        "frames": frames,
+        "seconds": seconds,
+        "fps": frames / seconds if seconds > 0 else 0.0,
+        "cpu_ms_per_frame": sum(r["cpu_ms_per_frame"] * r["frames"] for r in runs) / max(1, frames),
+        "predictions": sum(r["predictions"] for r in runs),
+        "runs": runs,
+    }
+
+
+def targets(report: dict[str, Any], backend: str) -> dict[str, Any]:
+    """Each target's measured value. The model's share is in CPU time, which other processes on the
+    machine do not inflate; the others are wall times, as a user feels them."""
+    stages = report["stages"]
+    pose = stages["pose_ms"]["cpu_median"]
+    model = stages["model"][backend]["batch1_ms"]["cpu_median"]
+    onnx = stages["model"]["onnx"].get("batch1_ms", {}).get("median", float("nan"))
+    label = stages["text"]["new_label_ms"]["median"]
+    share = model / RATE / pose if pose else float("nan")
+    soak = report["memory"]["soak"]
+    return {
+        "model_share_of_pose": {
+            "value": share,
+            "target": TARGET_MODEL_SHARE,
+            "met": share < TARGET_MODEL_SHARE,
+        },
+        "onnx_window_ms": {"value": onnx, "target": TARGET_WINDOW_MS, "met": onnx < TARGET_WINDOW_MS},
+        "new_label_ms": {"value": label, "target": TARGET_LABEL_MS, "met": label < TARGET_LABEL_MS},
+        "memory_growth_mb": {"value": soak["growth_mb"], "target": MAX_GROWTH_MB, "met": soak["no_growth"]},
+    }
+
+
+class Progress:
+    """One line per phase on stderr (the phases take seconds to minutes each), and the load average
+    as each phase began: on a shared machine it says which numbers to trust."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.start = time.perf_counter()
+        self.load: dict[str, list[float]] = {}
+
+    def __call__(self, what: str) -> None:
+        self.load[what] = load_average()
+        if not self.quiet:
+            print(f"[{time.perf_counter() - self.start:6.1f} s] {what} ...", file=sys.stderr, flush=True)
+
+
+# ----- printing -----------------------------------------------------------------------------------
+
+
+def _ms(s: dict[str, float]) -> str:
+    return f"{s['median']:8.2f} {s['p95']:8.2f} {s.get('cpu_median', float('nan')):8.2f} {s['n']:6d}"
+
+
+def _rate(what: str, run: dict[str, Any]) -> str:
+    return f"  {what:40s} {run['fps']:6.1f} fps, {run['cpu_ms_per_frame']:5.1f} CPU ms per frame"
+
+
+def format_report(r: dict[str, Any]) -> str:
+    m, st, e2e, mem = r["machine"], r["stages"], r["end_to_end"], r["memory"]
+    gpu = m["gpu"] or "no GPU"
+    lines = [
+        f"machine: {m['cpu']}, {m['logical_cores']} logical / {m['physical_cores']} physical cores, "
+        f"{m['memory_gb']} GB, {gpu}; {m['os']}",
+        f"versions: python {m['python']}, torch {m['torch']}, onnxruntime {m['onnxruntime']}, "
+        f"mediapipe {m['mediapipe']}, opencv {m['opencv']}, numpy {m['numpy']}",
+        f"load average (1, 5, 15 min): start {m['load_average_start']}, end {m['load_average_end']}",
+        f"model: {r['model']['source']}; channels {r['model']['backbone_channels']}, prototypes "
+        f"{r['model']['prototypes']}, {r['model']['params']:,} parameters; text {r['model']['text_encoder']}",
+        f"settings: device {r['settings']['device']}, {r['settings']['threads']} thread(s), one prediction "
+        f"every {RATE} frames, {'quick' if r['settings']['quick'] else 'full'} run",
+        "",
+        f"{'stage (ms; cpu: process CPU time, median)':52s} {'median':>8s} {'p95':>8s} {'cpu':>8s} {'n':>6s}",
+        f"{'frame decode (' + st['frame_size'] + ')':52s} {_ms(st['decode_ms'])}",
+        f"{'pose (MediaPipe ' + st['pose_backend'] + ', incl. NTU-25 mapping)':52s} {_ms(st['pose_ms'])}",
+        f"{'window: resample + normalise, per window':52s} {_ms(st['window_per_window_ms'])}",
+        f"{'window: per frame (amortised)':52s} {_ms(st['window_per_frame_ms'])}",
+    ]
+    for backend in ("torch", "onnx"):
+        entry = st["model"][backend]
+        if "error" in entry:
+            lines.append(f"{'model, ' + backend:52s} not run: {entry['error']}")
+            continue
+        one = f"model ({backend}), batch 1, {st['labels']} labels"
+        lines += [
+            f"{one:52s} {_ms(entry['batch1_ms'])}",
+            f"{f'model ({backend}), batch 8, per window':52s} {_ms(entry['batch8_per_window_ms'])}",
+        ]
+    text = st["text"]
+    cold = f"new label, cold ({text['prompts']} prompts, {text['encoder']})"
+    lines.append(f"{cold:52s} {_ms(text['new_label_ms'])}")
+    lines.append(f"(text encoder load: {text['load_s']:.1f} s, once)")
+    a, nm, p, rt = e2e["pose_alone"], e2e["pipeline_without_model"], e2e["pipeline"], e2e["realtime"]
+    lines += [
+        "",
+        f"end to end, {e2e['video']}, as fast as possible ({p['frames']} frames each way, in "
+        f"{len(p['runs'])} alternated run(s); backend {e2e['backend']}):",
+        _rate("decode + MediaPipe alone, sequential", a),
+        _rate("pipeline without the model (no labels)", nm),
+        _rate("pipeline with the model", p),
+        f"  with / without the model: fps x{e2e['fps_ratio']:.3f}, CPU per frame x{e2e['cpu_ratio']:.3f}; "
+        f"fps vs MediaPipe alone x{e2e['fps_ratio_vs_pose_alone']:.3f}",
+        f"paced at the video's rate ({rt['frames']} frames processed in {rt['seconds']:.1f} s, "
+        f"{rt['fps']:.1f} fps, {rt['dropped_frames']} dropped):",
+        f"  capture -> prediction latency  median {rt['latency_ms']['median']:.1f} ms, "
+        f"p95 {rt['latency_ms']['p95']:.1f} ms ({rt['predictions']} predictions)",
+        f"  of which MediaPipe             median {rt['pose_ms']['median']:.1f} ms, "
+        f"p95 {rt['pose_ms']['p95']:.1f} ms; model median {rt['model_ms']['median']:.2f} ms",
+        "",
+        f"memory: peak RSS {mem['peak_rss_mb']:.0f} MB; soak of {mem['soak']['frames']} frames "
+        f"({mem['soak']['fps']:.1f} fps): {mem['soak']['rss_after_warmup_mb']:.0f} MB after warm-up -> "
+        f"{mem['soak']['rss_end_mb']:.0f} MB at the end ({mem['soak']['growth_mb']:+.1f} MB, "
+        f"{mem['soak']['slope_mb_per_1000_frames']:+.2f} MB per 1000 frames)",
+    ]
+    if "runtime_options" in r:
+        lines += ["", "runtime options, one window's embedding (ms: median, p95, CPU median):"]
+        for row in r["runtime_options"]:
+            what = f"{row['runtime']}, {row['threads']} thread(s)"
+            if row["runtime"] == "onnx":
+                what += f", optimisation {row['optimization']}, spinning {'on' if row['spinning'] else 'off'}"
+            ms = row["ms"]
+            lines.append(f"  {what:60s} {ms['median']:7.2f} {ms['p95']:7.2f} {ms['cpu_median']:7.2f}")
+    if "config_options" in r:
+        lines += ["", "model size options, ONNX Runtime, one window (random weights; speed only):"]
+        for row in r["config_options"]:
+            ms = row.get("onnx_ms")
+            cost = f"{ms['median']:7.2f} ms, CPU {ms['cpu_median']:7.2f} ms" if ms else row["error"]
+            lines.append(f"  {row['config']:40s} {row['params']:>10,} params {cost}")
+    if "options" in text:
+        lines += ["", "new label options (ms: median, CPU median):"]
+        for row in text["options"]:
+            what = f"{row['threads']} thread(s), {row['prompts']:3d} prompts"
+            lines.append(f"  {what:40s} {row['ms']['median']:8.1f} {row['ms']['cpu_median']:8.1f}")
+    lines += ["", "targets:"]
+    for name, t in r["targets"].items():
+        lines.append(
+            f"  {name:22s} {t['value']:9.3f}  target < {t['target']:g}  {'MET' if t['met'] else 'MISSED'}"
+        )
+    return "\n".join(lines)
+
+
+def plain(value: Any) -> Any:
+    """The report as strict JSON: NaN (a figure that could not be measured) becomes null."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neuron-bench", description="Where the time goes: stage timings, end to end, memory."
+    )
+    parser.add_argument("--quick", action="store_true", help="small repeats (seconds, for tests)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write every figure as JSON")
+    parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"), help="default: cpu")
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "torch", "onnx"),
+        help="the pipeline's model runtime (both are timed per stage; default: auto)",
+    )
+    parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO, metavar="FILE", help="looped video")
+    parser.add_argument("--checkpoint", type=Path, metavar="FILE", help="default: assets/neuron_default.pt")
+    parser.add_argument("--threads", type=int, metavar="N", help="model threads (default: half the cores)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        report = run(args)
+    except (NeuronLiveError, NeuronCoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_report(report), flush=True)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(plain(report), indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,324 @@
+"""The skeleton side of the model (backbone + Neuron head, up to the six step embeddings) on ONNX Runtime.
+
+Only the part that runs per window is exported: windows (N, 3, T, 25, M) -> embeddings (N, 6, D).
+Class embeddings stay outside the graph, so adding a label never touches it; the recogniser compares
+the embeddings with its cached label prototypes exactly as on the PyTorch path.
+
+Persons: the PyTorch model skips absent (all-zero) person slots with a data-dependent branch, which an
+exported graph cannot hold. :class:`SkeletonEmbedding` instead computes every slot it is given and
+averages the present ones with a mask, which gives the same numbers; to keep the saving, the graph has
+a dynamic person axis (1..M) and :meth:`OnnxEmbedder.embed` moves each sample's present persons to
+the front and cuts the slots no sample uses. A live window (one person, the second slot empty) thus
+runs as a one-person graph. The batch axis is dynamic too; the window length is fixed (the model's).
+
+Export takes seconds, so graphs are cached in the user cache (``$NEURON_LIVE_CACHE``, else
+``~/.cache/neuron-live``, as for the pose bundle) under a hash of the weights and config: the app
+exports once per model, and the same weights in two files share one graph. Only the most recently
+used graphs are kept, so trying many checkpoints does not fill the disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from neuron_core.errors import BackendError, ModelError, one_line
+from neuron_core.model import NeuronModel
+from neuron_core.shift_gcn import present_persons
+
+log = logging.getLogger(__name__)
+
+OPSET = 18
+# Bump when SkeletonEmbedding or the export settings change: cached graphs of older versions are ignored.
+EXPORT_VERSION = 1
+INPUT_NAME, OUTPUT_NAME = "windows", "embeddings"
+KEEP_GRAPHS = 8  # cached graphs kept (most recently used first); each is a few MB
+OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
+
+
+class SkeletonEmbedding(nn.Module):
+    """``NeuronModel.forward`` without data-dependent branches: (N, 3, T, V, M) -> (N, 6, text_dim).
+
+    Every person slot is computed (in eval mode each row is independent of the others) and the feature
+    maps are averaged over the present slots with a mask; a sample with no present person uses its
+    first slot, as :func:`neuron_core.shift_gcn.present_persons` says.
+    """
+
+    def __init__(self, model: NeuronModel) -> None:
+        super().__init__()
+        self.backbone = model.backbone
+        self.head = model.head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, t, v, m = x.shape
+        rows = x.permute(0, 4, 2, 3, 1).reshape(n * m, t, v, c)
+        weight = present_persons(x).to(x.dtype)  # (N, M)
+        f = self.backbone.person_features(rows)
+        f = f.reshape(n, m, *f.shape[1:])
+        f = (f * weight.reshape(n, m, 1, 1, 1)).sum(dim=1) / weight.sum(dim=1).reshape(n, 1, 1, 1)
+        return self.head(f.permute(0, 3, 1, 2))
+
+
+def export_onnx(model: NeuronModel, path: str | os.PathLike[str]) -> Path:
+    """Write the skeleton side of ``model`` as an ONNX graph with dynamic batch and person axes.
+
+    The file is written to a temporary name and renamed, so a crash or a concurrent export never
+    leaves a half-written graph. BackendError (one line) when the exporter fails.
+    """
+    path = Path(path)
+    cfg = model.config
+    module = SkeletonEmbedding(copy.deepcopy(model).cpu().eval()).eval()
+    # Example sizes of 2: torch.export specialises axes whose example size is 0 or 1.
+    example = torch.randn(2, cfg.in_channels, cfg.window, cfg.num_joints, max(2, cfg.persons))
+    batch = torch.export.Dim("batch", min=1)
+    persons = torch.export.Dim("persons", min=1, max=max(2, cfg.persons))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    chatter = io.StringIO()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with (
+            contextlib.redirect_stdout(chatter),
+            contextlib.redirect_stderr(chatter),
+            warnings.catch_warnings(),
+            _quiet_loggers("torch.onnx", "torch.export", "onnx_ir", "onnxscript"),
+        ):
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                module,
+                (example,),
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_shapes={"x": {0: batch, 4: persons}},
+                opset_version=OPSET,
+                dynamo=True,
+                # onnxscript's optimiser folds ``sum + 1e-12`` into ``sum`` (the head's guard against a
+                # prototype that every joint dropped), which turns 0/0 into NaN. ONNX Runtime's own graph
+                # optimiser runs at load time instead.
+                optimize=False,
+                verbose=False,
+            )
+            program.save(str(tmp))
+        os.replace(tmp, path)
+    except Exception as exc:  # the exporter raises many types; all mean "no graph" to the caller
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        log.debug("exporter output:\n%s", chatter.getvalue())
+        raise BackendError(f"cannot export the model to ONNX ({path}): {one_line(exc)}") from exc
+    log.info("exported the model to %s", path)
+    return path
+
+
+@contextlib.contextmanager
+def _quiet_loggers(*names: str) -> Iterator[None]:
+    """The exporter's libraries log every pass at INFO; only their warnings concern a user."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def default_cache_dir() -> Path:
+    """$NEURON_LIVE_CACHE, else $XDG_CACHE_HOME/neuron-live, else ~/.cache/neuron-live.
+
+    The same rule as ``pose.estimator.cache_dir`` (neuron_core must not import pose).
+    """
+    if env := os.environ.get("NEURON_LIVE_CACHE"):
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "neuron-live"
+
+
+def model_digest(model: NeuronModel) -> str:
+    """A short hash of the config and every weight: what the exported graph depends on."""
+    digest = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+    for name, tensor in model.state_dict().items():
+        value = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{value.dtype}:{tuple(value.shape)}".encode())
+        digest.update(value.flatten().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:20]
+
+
+def cached_onnx_path(model: NeuronModel, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where the graph of ``model`` is (or will be) cached."""
+    directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    return directory / "onnx" / f"neuron-{model_digest(model)}-opset{OPSET}-v{EXPORT_VERSION}.onnx"
+
+
+class UnusableGraph(BackendError):
+    """A graph file that ONNX Runtime cannot load, or not one of ours: export it again."""
+
+
+def prune_cache(directory: Path, keep: int = KEEP_GRAPHS) -> list[Path]:
+    """Delete all but the ``keep`` most recently used cached graphs in ``directory``; returns the
+    deleted paths. A graph another process is using stays readable until it closes it (POSIX)."""
+
+    def last_used(path: Path) -> float:
+        try:
+            return path.stat().st_mtime
+        except OSError:  # deleted meanwhile by another process
+            return 0.0
+
+    graphs = sorted(directory.glob("neuron-*.onnx"), key=last_used, reverse=True)
+    removed = []
+    for path in graphs[keep:]:
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def _import_ort():
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise BackendError(f"ONNX Runtime is not installed: {one_line(exc)}") from exc
+    # Warnings such as "some nodes were not assigned to the preferred execution providers" (shape ops
+    # on the CPU beside CUDA) are expected; errors still show.
+    ort.set_default_logger_severity(3)
+    return ort
+
+
+def _cuda_index(device: str) -> int | None:
+    """None for the CPU, the GPU index for ``cuda`` / ``cuda:N``."""
+    text = device.strip().lower()
+    if text == "cpu":
+        return None
+    match = re.fullmatch(r"cuda(?::(\d+))?", text)
+    if not match:
+        raise BackendError(f"unknown device {device!r} for ONNX Runtime: use cpu, cuda or cuda:<index>")
+    return int(match.group(1) or 0)
+
+
+class OnnxEmbedder:
+    """Runs an exported graph: ``embed(windows (N, 3, T, 25, M)) -> (N, 6, D)`` float32.
+
+    ``device`` "cpu" uses the CPU provider; "cuda[:N]" the CUDA provider, and BackendError when ONNX
+    Runtime cannot start CUDA here (its CUDA/cuDNN libraries did not load), never a silent CPU run.
+    ``threads`` sets the intra-op threads (default: ``torch.get_num_threads()``, so one setting governs
+    both backends); ``spinning`` lets idle threads spin, which is faster alone but takes CPU from the
+    pose thread beside it, hence off by default. ``optimization`` is ONNX Runtime's graph level.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        device: str = "cpu",
+        threads: int | None = None,
+        optimization: str = "all",
+        spinning: bool = False,
+    ) -> None:
+        ort = _import_ort()
+        self.path = Path(path)
+        if optimization not in OPTIMIZATION_LEVELS:
+            levels = ", ".join(OPTIMIZATION_LEVELS)
+            raise BackendError(f"unknown graph optimisation {optimization!r}: use {levels}")
+        gpu = _cuda_index(device)
+        self.threads = int(threads) if threads else torch.get_num_threads()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = {
+            "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        }[optimization]
+        options.log_severity_level = 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+        providers: list = ["CPUExecutionProvider"]
+        if gpu is not None:
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise BackendError("this ONNX Runtime has no CUDA provider (install onnxruntime-gpu)")
+            with contextlib.suppress(Exception):  # CUDA/cuDNN from the nvidia-* wheels, where present
+                ort.preload_dlls()
+            providers = [("CUDAExecutionProvider", {"device_id": gpu}), "CPUExecutionProvider"]
+            # A CUDA provider that fails to load logs a long error itself; ours below says it in one line.
+            ort.set_default_logger_severity(4)
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=providers)
+        except Exception as exc:
+            raise UnusableGraph(f"ONNX Runtime cannot load {self.path}: {one_line(exc)}") from exc
+        finally:
+            ort.set_default_logger_severity(3)
+        if gpu is not None and self.session.get_providers()[0] != "CUDAExecutionProvider":
+            raise BackendError("ONNX Runtime cannot use CUDA here (its CUDA or cuDNN libraries did not load)")
+        self.device = "cpu" if gpu is None else f"cuda:{gpu}"
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if [i.name for i in inputs] != [INPUT_NAME] or [o.name for o in outputs] != [OUTPUT_NAME]:
+            raise UnusableGraph(f"{self.path} is not a Neuron Live skeleton graph (inputs/outputs differ)")
+        shape = inputs[0].shape
+        self.channels, self.window, self.joints = shape[1], shape[2], shape[3]
+        self.dim = outputs[0].shape[2]
+        self.reused = False  # set by for_model: whether a cached graph was found
+
+    @property
+    def providers(self) -> list[str]:
+        return list(self.session.get_providers())
+
+    @classmethod
+    def for_model(
+        cls,
+        model: NeuronModel,
+        device: str = "cpu",
+        threads: int | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        **options: object,
+    ) -> OnnxEmbedder:
+        """The embedder of ``model``, exported on first use and cached; ``reused`` says whether the
+        cached graph was found. A cached graph that no longer loads is exported again."""
+        path = cached_onnx_path(model, cache_dir)
+        if path.is_file():
+            try:
+                embedder = cls(path, device=device, threads=threads, **options)
+                embedder.reused = True
+                with contextlib.suppress(OSError):
+                    os.utime(path)  # recently used: kept by prune_cache
+                return embedder
+            except UnusableGraph as exc:
+                log.warning("cached ONNX graph %s is unusable (%s); exporting it again", path, exc)
+        export_onnx(model, path)
+        prune_cache(path.parent, keep=KEEP_GRAPHS)
+        embedder = cls(path, device=device, threads=threads, **options)
+        embedder.reused = False
+        return embedder
+
+    def embed(self, windows: np.ndarray) -> np.ndarray:
+        """(N, 6, D) unit step embeddings of windows (N, 3, T, 25, M) or one window (3, T, 25, M)."""
+        x = np.asarray(windows, dtype=np.float32)
+        if x.ndim == 4:
+            x = x[None]
+        if x.ndim != 5 or (x.shape[1], x.shape[2], x.shape[3]) != (self.channels, self.window, self.joints):
+            raise ModelError(
+                f"expected windows (N, {self.channels}, {self.window}, {self.joints}, M), got {x.shape}"
+            )
+        return self.session.run([OUTPUT_NAME], {INPUT_NAME: pack_present(x)})[0]
+
+
+def pack_present(x: np.ndarray) -> np.ndarray:
+    """Windows (N, C, T, V, M) with each sample's present persons first and the slots that no sample
+    needs cut (at least one kept): the graph then computes only persons that exist."""
+    present = np.abs(x).max(axis=(1, 2, 3)) > 0  # (N, M)
+    keep = max(1, int(present.sum(axis=1).max(initial=0)))
+    if not present[:, keep:].any():  # the usual case: the present persons already come first
+        return np.ascontiguousarray(x[..., :keep])
+    order = np.argsort(~present, axis=1, kind="stable")[:, :keep]
+    return np.ascontiguousarray(np.take_along_axis(x, order[:, None, None, None, :], axis=4))

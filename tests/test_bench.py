@@ -1,0 +1,142 @@
+"""``neuron-bench --quick`` runs inside the test suite and reports every figure it promises.
+
+No timing is asserted (the machine is shared): only that each figure was measured, is a sane number,
+and is printed, with the machine named beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, shared_path
+
+STAT_KEYS = {"median", "p95", "mean", "n"}
+CPU_KEYS = {"cpu_median", "cpu_p95"}
+
+
+def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
+    env = os.environ.copy()
+    env["HF_HUB_OFFLINE"] = "1"
+    return subprocess.run(
+        [sys.executable, "-m", "app.bench", *args],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        cwd=ROOT,
+        env=env,
+    )
+
+
+def measured(stats: dict, cpu: bool = True) -> None:
+    """A summary of real measurements: all keys, finite, p95 >= median > 0; with the CPU time beside
+    the wall time where the bench promises it."""
+    assert set(stats) == STAT_KEYS | (CPU_KEYS if cpu else set()), stats
+    assert stats["n"] > 0
+    assert math.isfinite(stats["median"]) and math.isfinite(stats["p95"])
+    assert stats["p95"] >= stats["median"] > 0
+    if cpu:
+        assert math.isfinite(stats["cpu_median"]) and stats["cpu_p95"] >= stats["cpu_median"] >= 0
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
+    video = shared_path("media", "mmaction2_ntu_sample.avi")
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    result = run_bench("--quick", "--quiet", "--video", str(video), "--json", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    return json.loads(out.read_text()), result.stdout
+
+
+@pytest.mark.slow
+def test_quick_bench_names_the_machine(quick_report: tuple[dict, str]) -> None:
+    report, text = quick_report
+    machine = report["machine"]
+    for key in ("cpu", "logical_cores", "torch", "onnxruntime", "mediapipe", "python"):
+        assert machine[key], key
+    assert "gpu" in machine  # null where there is none
+    assert len(machine["load_average_start"]) == 3 and len(machine["load_average_end"]) == 3
+    assert machine["load_average_by_phase"]
+    assert report["model"]["params"] > 0 and report["model"]["source"]
+    assert report["settings"]["quick"] is True
+    assert machine["cpu"] in text and "load average" in text and "onnxruntime" in text
+
+
+@pytest.mark.slow
+def test_quick_bench_times_every_stage(quick_report: tuple[dict, str]) -> None:
+    report, text = quick_report
+    stages = report["stages"]
+    for key in ("decode_ms", "pose_ms", "window_per_frame_ms", "window_per_window_ms"):
+        measured(stages[key])
+    assert stages["windows"] > 0 and stages["persons_per_frame"] > 0.5  # the sample shows one person
+    for backend in ("torch", "onnx"):
+        entry = stages["model"][backend]
+        assert "error" not in entry, entry
+        for key in ("batch1_ms", "batch8_ms", "batch8_per_window_ms"):
+            measured(entry[key])
+    assert stages["model"]["onnx"]["backend_reason"]
+    measured(stages["text"]["new_label_ms"])
+    assert stages["text"]["prompts"] == 60 and stages["text"]["load_s"] > 0
+    for line in (
+        "frame decode",
+        "pose (MediaPipe",
+        "window: resample + normalise, per window",
+        "window: per frame",
+        "model (torch), batch 1",
+        "model (torch), batch 8, per window",
+        "model (onnx), batch 1",
+        "model (onnx), batch 8, per window",
+        "new label, cold",
+    ):
+        assert line in text, line
+
+
+@pytest.mark.slow
+def test_quick_bench_runs_the_pipeline_end_to_end(quick_report: tuple[dict, str]) -> None:
+    report, text = quick_report
+    e2e = report["end_to_end"]
+    assert e2e["backend"] == "onnx"
+    for key in ("pose_alone", "pipeline_without_model", "pipeline"):
+        assert e2e[key]["fps"] > 0 and e2e[key]["frames"] > 0 and e2e[key]["cpu_ms_per_frame"] > 0
+    assert e2e["pipeline"]["predictions"] > 0
+    for key in ("fps_ratio", "fps_ratio_vs_pose_alone", "cpu_ratio"):
+        assert 0.1 < e2e[key] < 10, key
+    paced = e2e["realtime"]
+    assert paced["predictions"] > 0
+    measured(paced["latency_ms"], cpu=False)
+    measured(paced["pose_ms"], cpu=False)
+    assert "capture -> prediction latency" in text and "with / without the model" in text
+
+
+@pytest.mark.slow
+def test_quick_bench_reports_memory_and_targets(quick_report: tuple[dict, str]) -> None:
+    report, text = quick_report
+    memory = report["memory"]
+    assert memory["peak_rss_mb"] > 100
+    soak = memory["soak"]
+    assert soak["frames"] >= report["settings"]["plan"]["soak_frames"] and soak["samples"] > 1
+    for key in ("rss_after_warmup_mb", "rss_end_mb", "growth_mb", "slope_mb_per_1000_frames"):
+        assert math.isfinite(soak[key]), key
+    assert set(report["targets"]) == {
+        "model_share_of_pose",
+        "onnx_window_ms",
+        "new_label_ms",
+        "memory_growth_mb",
+    }
+    for target in report["targets"].values():
+        assert set(target) == {"value", "target", "met"} and isinstance(target["met"], bool)
+    assert "peak RSS" in text and "soak of" in text and "targets:" in text
+
+
+def test_missing_video_is_one_line_error(tmp_path: Path) -> None:
+    result = run_bench("--quick", "--quiet", "--video", str(tmp_path / "absent.avi"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ") and "absent.avi" in result.stderr
+    assert "Traceback" not in result.stderr
