@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose.errors import SkeletonError, one_line
+from pose.errors import SkeletonError, reading_npz
 from pose.layouts import NUM_JOINTS
 
 MAX_PERSONS = 2
@@ -125,7 +125,7 @@ def load_npz(path: str | os.PathLike) -> Skeleton:
     ``fps`` defaults to 30 and ``label`` to none. Never unpickles.
     """
     path = Path(path)
-    try:
+    with reading_npz(path, "skeleton .npz"):
         with np.load(path, allow_pickle=False) as data:
             if "joints" not in data:
                 raise SkeletonError(f"{path}: no 'joints' array in the file")
@@ -136,13 +136,6 @@ def load_npz(path: str | os.PathLike) -> Skeleton:
             meta: dict[str, str] = {}
             if "meta_keys" in data and "meta_values" in data:
                 meta = {str(k): str(v) for k, v in zip(data["meta_keys"], data["meta_values"], strict=False)}
-    except SkeletonError:
-        raise
-    except FileNotFoundError:
-        raise SkeletonError(f"{path}: file not found") from None
-    # numpy parsing damaged bytes raises a zoo (ValueError, zlib.error, SyntaxError ...): all mean one thing
-    except Exception as exc:
-        raise SkeletonError(f"{path}: not a readable skeleton .npz ({one_line(exc)})") from None
     if joints.ndim == 3:  # one person, (T, 25, 3)
         joints = joints[:, None]
     if joints.ndim != 4 or joints.shape[2:] != (NUM_JOINTS, 3) or joints.shape[1] < 1:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose.errors import SkeletonError, one_line
+from pose.errors import SkeletonError, one_line, reading_npz
 from pose.layouts import NUM_JOINTS
 from pose.readers._common import ARCHIVE_ERRORS, read_text
 from pose.skeleton import MAX_PERSONS, Skeleton
@@ -266,19 +266,12 @@ def iter_ctrgcn_npz(path: str | os.PathLike, split: str = "test") -> Iterator[Sk
     path = Path(path)
     if split not in ("train", "test"):
         raise SkeletonError(f"{path}: split must be 'train' or 'test', got {split!r}")
-    try:
+    with reading_npz(path, "CTR-GCN .npz"):
         with np.load(path, allow_pickle=False) as data:
             labels = _ctrgcn_labels(data, f"y_{split}", path)
             if f"x_{split}" not in data:
                 raise SkeletonError(f"{path}: no 'x_{split}' array in the file")
         rows, shape = _npy_rows(path, f"x_{split}.npy")
-    except SkeletonError:
-        raise
-    except FileNotFoundError:
-        raise SkeletonError(f"{path}: file not found") from None
-    # numpy parsing damaged bytes raises a zoo (ValueError, zlib.error, SyntaxError ...): all mean one thing
-    except Exception as exc:
-        raise SkeletonError(f"{path}: not a readable CTR-GCN .npz ({one_line(exc)})") from None
     if labels.shape[0] != shape[0]:
         raise SkeletonError(f"{path}: {shape[0]} samples in x_{split} but {labels.shape[0]} labels")
     for index, row in enumerate(rows):
