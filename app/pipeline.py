@@ -7,7 +7,10 @@ lowers the prediction rate, and neither ever delays the video or lets memory gro
 processed, as fast as the machine allows, and the output does not depend on timing.
 
 Each frame keeps its capture stamp to the prediction it leads to, so latency is measured end to
-end. Labels may change at any time; the recogniser thread applies them before its next prediction.
+end. Labels may change at any time. Live, a fifth thread encodes new labels (a text encoder takes
+tenths of a second) while predictions go on with the old set, and swaps the new set in when it is
+ready, so adding a label never pauses predictions; with ``lossless`` the recogniser thread applies
+them before its next prediction, so the output does not depend on timing.
 ``stop`` ends every thread within a second and hands every prediction made to the sinks first.
 """
 
@@ -50,7 +53,12 @@ FAULT_REPORT_S = 5.0
 
 
 class Recognizer(Protocol):
-    """What the pipeline needs of ``neuron_core.recognizer.ZeroShotRecognizer``."""
+    """What the pipeline needs of ``neuron_core.recognizer.ZeroShotRecognizer``.
+
+    A recogniser may also offer ``prepare_labels(labels)``: encode them without changing the active
+    set. The pipeline then calls it beside the scoring and ``set_labels`` only to swap the prepared
+    set in; without it, ``set_labels`` holds the scoring up while it encodes.
+    """
 
     @property
     def labels(self) -> list[str]: ...
@@ -297,7 +305,13 @@ class Pipeline:
         self._jobs = Channel(LOSSLESS_SLOTS, not lossless, self._stop)
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        # Held while the recogniser scores, and while a prepared label set is swapped in: labels and
+        # scores then always belong together.
+        self._model_lock = threading.Lock()
+        self._labels_wanted = threading.Event()
+        self._scoring_ended = threading.Event()  # the label thread has nobody left to serve
         self._pending_labels: list[str] | None = None
+        self._encoding = False
         self._requested_labels = list(recognizer.labels)
         self._view: View | None = None
         self._status: deque[Status] = deque(maxlen=100)
@@ -322,6 +336,8 @@ class Pipeline:
             ("window", self._window),
             ("recognize", self._recognize),
         )
+        if not self.lossless:
+            stages += (("labels", self._label_changes),)
         for name, target in stages:
             thread = threading.Thread(
                 target=self._guard, args=(name, target), name=f"neuron-{name}", daemon=True
@@ -334,6 +350,7 @@ class Pipeline:
         """Stop every stage; True when all threads ended within ``timeout`` seconds in total."""
         self._stop.set()
         self._resume.set()
+        self._labels_wanted.set()
         self.source.interrupt()
         for channel in (self._frames, self._poses, self._jobs):
             channel.close()
@@ -370,10 +387,18 @@ class Pipeline:
         return not self._resume.is_set()
 
     def set_labels(self, labels: Sequence[str]) -> None:
-        """Score against ``labels`` from the next prediction on (validated by the caller)."""
+        """Score against ``labels`` as soon as they are encoded (lossless: from the next prediction
+        on). Validated by the caller; returns at once."""
         with self._lock:
             self._pending_labels = list(labels)
             self._requested_labels = list(labels)
+        self._labels_wanted.set()
+
+    @property
+    def labels_pending(self) -> bool:
+        """Whether a label change is still being encoded (not yet scored)."""
+        with self._lock:
+            return self._pending_labels is not None or self._encoding
 
     @property
     def labels(self) -> list[str]:
@@ -616,6 +641,13 @@ class Pipeline:
         return frame.t_media if frame.t_media is not None else frame.t_capture - self._t_start
 
     def _recognize(self) -> None:
+        try:
+            self._score_jobs()
+        finally:
+            self._scoring_ended.set()
+            self._labels_wanted.set()
+
+    def _score_jobs(self) -> None:
         while True:
             first = self._jobs.get()
             if first is None:
@@ -628,38 +660,60 @@ class Pipeline:
             if RESET in batch:
                 self._smoothers.clear()
                 batch = [job for job in batch if job is not RESET]
-            if not self.lossless:
+            if self.lossless:
+                self._apply_labels()
+            else:
                 batch = _latest_per_person(batch)
-            self._apply_labels()
             self._predict(batch)
 
+    def _label_changes(self) -> None:
+        """Live: encode each requested label set beside the scoring, then swap it in at once."""
+        while not (self._stop.is_set() or self._scoring_ended.is_set()):
+            if self._labels_wanted.wait(POLL_S) and not (self._stop.is_set() or self._scoring_ended.is_set()):
+                self._apply_labels()
+
     def _apply_labels(self) -> None:
+        """Encode the newest requested labels (outside the model lock where the recogniser can prepare
+        them) and make them the active set; older requests that were overtaken are skipped."""
         with self._lock:
             labels, self._pending_labels = self._pending_labels, None
+            self._labels_wanted.clear()
+            self._encoding = labels is not None
         if labels is None:
             return
         try:
-            self.recognizer.set_labels(labels)
+            prepare = getattr(self.recognizer, "prepare_labels", None)
+            if prepare is not None:
+                prepare(labels)  # slow: predictions go on with the current labels meanwhile
+            with self._model_lock:
+                self.recognizer.set_labels(labels)
         except NeuronCoreError as exc:  # keep recognising with the labels that worked
             self._say("warning", f"labels not changed: {exc}")
             with self._lock:
-                self._requested_labels = list(self.recognizer.labels)
+                if self._pending_labels is None:
+                    self._requested_labels = list(self.recognizer.labels)
+        finally:
+            with self._lock:
+                self._encoding = False
 
     def _predict(self, batch: list[_Job]) -> None:
         windows = [job for job in batch if job.sample is not None]
-        labels = list(self.recognizer.labels)
-        probs = np.zeros((len(windows), len(labels)), np.float32)
-        model_ms = 0.0
-        if windows and labels:
-            start = time.perf_counter()
-            try:
-                probs = np.asarray(self.recognizer.scores(np.stack([job.sample.data for job in windows])))
-                if probs.shape != (len(windows), len(labels)):
-                    raise ValueError(f"scores of shape {probs.shape}, expected {(len(windows), len(labels))}")
-            except Exception as exc:  # these windows only: the next ones are scored
-                self._fault("model", f"{len(windows)} window(s) not scored ({one_line(exc)})")
-                return
-            model_ms = (time.perf_counter() - start) * 1000.0
+        with self._model_lock:
+            labels = list(self.recognizer.labels)
+            probs = np.zeros((len(windows), len(labels)), np.float32)
+            model_ms = 0.0
+            if windows and labels:
+                start = time.perf_counter()
+                try:
+                    data = np.stack([job.sample.data for job in windows])
+                    probs = np.asarray(self.recognizer.scores(data))
+                    if probs.shape != (len(windows), len(labels)):
+                        expected = (len(windows), len(labels))
+                        raise ValueError(f"scores of shape {probs.shape}, expected {expected}")
+                except Exception as exc:  # these windows only: the next ones are scored
+                    self._fault("model", f"{len(windows)} window(s) not scored ({one_line(exc)})")
+                    return
+                model_ms = (time.perf_counter() - start) * 1000.0
         row = {id(job): i for i, job in enumerate(windows)}
         for job in batch:
             if job.sample is None:

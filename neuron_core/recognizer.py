@@ -177,6 +177,11 @@ class ZeroShotRecognizer:
             for key in [k for k in self._cache if k not in current][: len(self._cache) - limit]:
                 del self._cache[key]
 
+    def prepare_labels(self, labels: Sequence[str]) -> None:
+        """Encode ``labels`` (validated) without changing the active set, so that a later
+        ``set_labels`` with them is instant: the app encodes on one thread while another scores."""
+        self._encode_missing(LabelSet(labels, max_labels=self.max_labels).list())
+
     def set_labels(self, labels: Sequence[str]) -> list[str]:
         """Replace all labels (validated first; nothing changes on error). Returns them normalised."""
         new = LabelSet(labels, max_labels=self.max_labels)
@@ -243,7 +248,7 @@ class ZeroShotRecognizer:
         if classes is None:
             return labels, np.zeros((emb.shape[0], 6, 0), np.float32)
         with torch.inference_mode():
-            logits = class_logits(emb, classes, self.model.logit_scale)
+            logits = class_logits(emb, classes, self.model.logit_scale, self.model.config.calibration)
         return labels, logits.float().cpu().numpy()
 
     def _probabilities(self, windows: np.ndarray) -> tuple[list[str], np.ndarray]:
