@@ -159,7 +159,7 @@ def load_checkpoint(
             f"not {expect_text_encoder!r}"
         )
     try:
-        config = ModelConfig.from_dict(payload["config"])
+        config = ModelConfig.from_stored(payload["config"])
     except NeuronCoreError as exc:
         raise CheckpointError(f"checkpoint {path} has an unusable model config: {exc}") from exc
     if config.text_dim != meta.text_dim:

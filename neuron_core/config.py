@@ -17,6 +17,9 @@ FULL_CHANNELS = (64, 64, 64, 64, 128, 128, 128, 256, 256, 256)
 SLIM_CHANNELS = (32, 32, 32, 32, 64, 64, 64, 128, 128, 256)
 DEFAULT_STRIDES = (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)
 NUM_STEPS = 3  # evolving steps of the Neuron head (spatial and temporal alike)
+# Fields added after checkpoints were first shipped, with the values that reproduce those older
+# checkpoints' behaviour when a stored config lacks them (ModelConfig.from_stored).
+LEGACY_FIELDS: dict[str, Any] = {"faithful_head": False, "calibration": "none"}
 
 
 @dataclass
@@ -43,6 +46,10 @@ class ModelConfig:
     learn_logit_scale: bool = True
     logit_scale: float = 10.0
     dropout: float = 0.0
+    # The head as the authors' code computes it (see neuron_head.py); False only for old checkpoints.
+    faithful_head: bool = True
+    # How class scores are calibrated over the label set in use (neuron_core.calibration).
+    calibration: str = "none"
 
     def __post_init__(self) -> None:
         for name in ("backbone_channels", "backbone_strides", "keep", "prefixes"):
@@ -89,6 +96,10 @@ class ModelConfig:
             raise bad(f"prefixes {self.prefixes} must be non-decreasing in 1..{self.time_steps} (time steps)")
         if not self.logit_scale > 0:
             raise bad(f"logit_scale must be positive, got {self.logit_scale}")
+        from neuron_core.calibration import CALIBRATIONS
+
+        if self.calibration not in CALIBRATIONS:
+            raise bad(f"calibration must be one of {', '.join(CALIBRATIONS)}, got {self.calibration!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise bad(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -106,6 +117,13 @@ class ModelConfig:
             if isinstance(value, tuple):
                 out[key] = list(value)
         return out
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> ModelConfig:
+        """A config read from a checkpoint: fields it lacks take their legacy values, not new defaults."""
+        if not isinstance(data, dict):
+            raise ModelError(f"model config must be a dict, got {type(data).__name__}")
+        return cls.from_dict({**LEGACY_FIELDS, **data})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neuron_core.calibration import calibrate_prototypes
 from neuron_core.config import FULL_CHANNELS, SLIM_CHANNELS, ModelConfig
 from neuron_core.errors import ModelError
 from neuron_core.neuron_head import HeadTrace, NeuronHead
@@ -82,7 +83,11 @@ class NeuronModel(nn.Module):
         return self.head.trace(self.features(x))
 
     def logits(self, x: torch.Tensor, class_emb: torch.Tensor) -> torch.Tensor:
-        """(N, 6, C) scaled cosine logits of windows ``x`` against class texts (C, 6, K, D) or (C, 6, D)."""
+        """(N, 6, C) scaled cosine logits of windows ``x`` against class texts (C, 6, K, D) or (C, 6, D).
+
+        Uncalibrated: this is the training objective. Scoring (recognizer, evaluation) applies
+        ``config.calibration`` through ``class_logits``.
+        """
         return class_logits(self(x), class_emb, self.logit_scale)
 
 
@@ -98,13 +103,19 @@ def class_prototypes(class_emb: torch.Tensor) -> torch.Tensor:
 
 
 def class_logits(
-    emb: torch.Tensor, class_emb: torch.Tensor, scale: float | torch.Tensor = 1.0
+    emb: torch.Tensor,
+    class_emb: torch.Tensor,
+    scale: float | torch.Tensor = 1.0,
+    calibration: str = "none",
 ) -> torch.Tensor:
     """Scale x mean over K texts of cos(z_step, e_class,step): (N, 6, D) x (C, 6, K, D) -> (N, 6, C).
 
-    ``class_emb`` may also be already averaged by ``class_prototypes`` (C, 6, D).
+    ``class_emb`` may also be already averaged by ``class_prototypes`` (C, 6, D). ``calibration``
+    adjusts the prototypes over the C labels first (``neuron_core.calibration``; the checkpoint's
+    ``config.calibration`` says which one the model was selected with).
     """
     protos = class_prototypes(class_emb) if class_emb.ndim == 4 else class_emb
+    protos = calibrate_prototypes(protos, calibration)
     if emb.ndim != 3 or protos.ndim != 3 or emb.shape[1:] != protos.shape[1:]:
         raise ModelError(
             f"window embeddings {tuple(emb.shape)} and class embeddings {tuple(class_emb.shape)} do not match"

@@ -11,9 +11,16 @@ Given the backbone's feature map F (N, D, T', V):
   gates, like a GRU: P <- sigmoid(recall(c)) * P + sigmoid(memory(c)) * update(c).
 - Each step's embedding is the mean over prototypes, projected to the text dimension (+ReLU, one
   projection for the spatial steps and one for the temporal ones), L2-normalised.
-The paper suppresses dropped prototypes by multiplying their weight by 1e-12; here their attention is
-set to exactly zero and the rest renormalised, which is the same up to that 1e-12 and never divides by
-zero when a prototype is dropped by every joint.
+Two forms, chosen by ``ModelConfig.faithful_head``:
+- faithful (the default, as the authors' code computes it): the softmax over joints is multiplied by the
+  keep mask and NOT renormalised, so a prototype kept only by a few weakly attending joints stays small;
+  the recall, memory and update MLPs end in a ReLU, so both gates lie in [0.5, 1) and the update is
+  non-negative. (Dropped prototypes get exactly zero weight instead of the paper's x1e-12: the same up
+  to that factor.)
+- legacy (checkpoints written before the faithful head, which lack the field): attention renormalised
+  over the kept joints and no final ReLU in the temporal MLPs. Kept so those checkpoints score as before.
+Remaining deliberate departures from the authors' code: a learnt logit scale instead of the fixed 0.1
+factor, and an integer (gather) temporal shift in the backbone instead of a learnt fractional one.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ class HeadTrace:
 
     embeddings: torch.Tensor  # (N, 6, text_dim), GRANULARITIES order
     spatial_keep: list[torch.Tensor]  # per step (N, V, n_spatial) bool, exactly keep[i] True per joint
-    spatial_attention: list[torch.Tensor]  # per step (N, V, n_spatial), sums to 1 over V (or 0 if dropped)
+    spatial_attention: list[torch.Tensor]  # per step (N, V, n_spatial); sums to 1 over V in legacy form
     temporal_attention: list[torch.Tensor]  # per step (N, n_temporal, prefix[i]), sums to 1 over time
     prefixes: tuple[int, ...]
 
@@ -56,9 +63,10 @@ class NeuronHead(nn.Module):
         self.spatial_prototypes = nn.Parameter(torch.randn(config.n_spatial, d) * d**-0.5)
         self.temporal_prototypes = nn.Parameter(torch.randn(config.n_temporal, d) * d**-0.5)
         self.spatial_mlps = nn.ModuleList(_mlp(d, final_relu=True) for _ in range(NUM_STEPS))
-        self.recall = nn.ModuleList(_mlp(d, final_relu=False) for _ in range(NUM_STEPS))
-        self.memory = nn.ModuleList(_mlp(d, final_relu=False) for _ in range(NUM_STEPS))
-        self.update = nn.ModuleList(_mlp(d, final_relu=False) for _ in range(NUM_STEPS))
+        gate_relu = config.faithful_head
+        self.recall = nn.ModuleList(_mlp(d, final_relu=gate_relu) for _ in range(NUM_STEPS))
+        self.memory = nn.ModuleList(_mlp(d, final_relu=gate_relu) for _ in range(NUM_STEPS))
+        self.update = nn.ModuleList(_mlp(d, final_relu=gate_relu) for _ in range(NUM_STEPS))
         self.spatial_proj = nn.Sequential(nn.Linear(d, config.text_dim), nn.ReLU())
         self.temporal_proj = nn.Sequential(nn.Linear(d, config.text_dim), nn.ReLU())
         self.scale = d**-0.5
@@ -84,7 +92,8 @@ class NeuronHead(nn.Module):
             top = sim.topk(keep, dim=2).indices  # exactly `keep` per joint, even with ties
             mask = torch.zeros_like(sim).scatter(2, top, torch.ones_like(top, dtype=sim.dtype))
             attn = torch.softmax(sim, dim=1) * mask
-            attn = attn / (attn.sum(dim=1, keepdim=True) + 1e-12)
+            if not cfg.faithful_head:
+                attn = attn / (attn.sum(dim=1, keepdim=True) + 1e-12)
             protos = self.spatial_mlps[step](torch.einsum("nvk,nvd->nkd", attn, joints))
             outputs.append(self.spatial_proj(protos.mean(dim=1)))
             keeps.append(mask.bool())

@@ -147,8 +147,9 @@ def test_features_average_present_persons_only() -> None:
 # ----- head -----------------------------------------------------------------------------------------
 
 
-def test_head_steps_shapes_and_compression_masks() -> None:
-    cfg = ModelConfig()
+@pytest.mark.parametrize("faithful", [False, True])
+def test_head_steps_shapes_and_compression_masks(faithful: bool) -> None:
+    cfg = ModelConfig(faithful_head=faithful)
     head = NeuronHead(cfg).eval()
     with torch.no_grad():
         trace = head.trace(torch.relu(torch.randn(2, 256, 16, 25)))
@@ -161,7 +162,10 @@ def test_head_steps_shapes_and_compression_masks() -> None:
         assert (attn[~mask] == 0).all()  # dropped prototypes get no attention from that joint
         column = attn.sum(dim=1)  # per prototype, over joints
         kept_somewhere = mask.any(dim=1)
-        torch.testing.assert_close(column[kept_somewhere], torch.ones_like(column[kept_somewhere]))
+        if faithful:  # the masked softmax over joints, not renormalised: at most 1
+            assert (column[kept_somewhere] <= 1 + 1e-6).all() and (column[kept_somewhere] > 0).all()
+        else:  # legacy: renormalised over the joints that kept the prototype
+            torch.testing.assert_close(column[kept_somewhere], torch.ones_like(column[kept_somewhere]))
         assert (column[~kept_somewhere] == 0).all()
     for attn, length in zip(trace.temporal_attention, (5, 10, 16), strict=True):
         assert attn.shape == (2, 80, length)

@@ -227,11 +227,13 @@ def embed(
     return run_sharded(model, dataset, batch_size, d, desc)
 
 
-def step_logits(emb: torch.Tensor, class_emb: torch.Tensor, scale: float) -> np.ndarray:
+def step_logits(
+    emb: torch.Tensor, class_emb: torch.Tensor, scale: float, calibration: str = "none"
+) -> np.ndarray:
     """(N, 6, C) logits as float64 numpy (metrics are computed in numpy)."""
     if emb.shape[0] == 0:
         return np.zeros((0, emb.shape[1], class_emb.shape[0]))
-    return class_logits(emb, class_emb, scale).double().numpy()
+    return class_logits(emb, class_emb, scale, calibration).double().numpy()
 
 
 def fused(logits: np.ndarray) -> np.ndarray:

@@ -171,7 +171,7 @@ def evaluate_folder(
     model.eval()
     emb = run_sharded(model, torch.utils.data.TensorDataset(x, torch.zeros(len(x))), batch_size, d, "scoring")
     targets = np.array([labels.index(by_key[found[i].casefold()]) for i in keep])
-    logits = fused(step_logits(emb, texts.get(mode), model.logit_scale.item()))
+    logits = fused(step_logits(emb, texts.get(mode), model.logit_scale.item(), model.config.calibration))
     per_class = per_class_topk(logits, targets, labels)
     return {
         "files": len(keep),
