@@ -40,6 +40,7 @@ examples:
   neuron-live --video clip.mp4 --labels-file my_actions.txt
   neuron-live --headless --video clip.mp4 --fast --record out.jsonl
   neuron-live --headless --skeleton-file S001C001P001R001A023.npz --top-k 3
+  neuron-live evaluate-videos --videos DIR [--truth labels.tsv]   score the live path on labelled videos
 
 In the window: type an action name and press Enter to score it; select one and press Delete to drop
 it; Space pauses. The list is saved in the config folder ($NEURON_LIVE_CONFIG_DIR overrides it).
@@ -156,6 +157,11 @@ def _fail(message: str, code: int = EXIT_USAGE) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["evaluate-videos"]:  # the app's live path scored on labelled videos
+        from app.video_eval import main as evaluate_videos
+
+        return evaluate_videos(argv[1:])
     try:
         config = parse_config(argv)
     except ConfigError as exc:

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.config import LiveConfig, read_labels_file
 from app.label_store import DEFAULT_LABELS, load_labels
@@ -23,6 +24,9 @@ from neuron_core.errors import CheckpointError, LabelError, NeuronCoreError, one
 from neuron_core.labels import LabelSet
 from pose.errors import SourceError
 from pose.sources import CameraSource, FrameSource, VideoSource
+
+if TYPE_CHECKING:
+    from pose.estimator import Detector, PoseEstimator
 
 log = logging.getLogger(__name__)
 
@@ -134,18 +138,25 @@ def load_recognizer(config: LiveConfig, labels: Sequence[str]) -> Recognizer:
     return recognizer
 
 
+def pose_estimator(config: LiveConfig, detector: Detector | None = None) -> PoseEstimator:
+    """The app's pose stage for this configuration (MediaPipe unless ``detector`` is given)."""
+    from pose.estimator import PoseEstimator
+
+    return PoseEstimator(max_persons=config.max_persons, detector=detector)
+
+
 def build_pipeline(
     config: LiveConfig,
     inp: Input,
     recognizer: Recognizer,
     sinks: Sequence[Callable[[Prediction], None]] = (),
+    detector: Detector | None = None,
 ) -> Pipeline:
-    """Wire the stages for this source: pose only where frames are images, pacing unless --fast."""
-    estimator = None
-    if inp.needs_pose:
-        from pose.estimator import PoseEstimator
+    """Wire the stages for this source: pose only where frames are images, pacing unless --fast.
 
-        estimator = PoseEstimator(max_persons=config.max_persons)
+    ``detector`` stands in for MediaPipe (recorded detections, to re-score a video quickly); the
+    rest of the pose stage is the app's own."""
+    estimator = pose_estimator(config, detector) if inp.needs_pose else None
     recording = inp.kind != "camera"
     meta = getattr(recognizer, "meta", None)
     return Pipeline(

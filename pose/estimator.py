@@ -46,6 +46,26 @@ BUNDLE_MODELS = (
 )
 
 
+def _mediapipe_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mediapipe")
+    except PackageNotFoundError:
+        return "absent"
+
+
+def detection_settings(max_persons: int, backend: str = "auto", min_confidence: float = 0.5) -> dict:
+    """Everything that decides what the detector reports for a given frame, for keying caches of
+    detections: the settings of :class:`PoseEstimator` with these arguments, and MediaPipe's version."""
+    return {
+        "backend": backend,
+        "num_poses": max_persons,
+        "min_confidence": min_confidence,
+        "mediapipe": _mediapipe_version(),
+    }
+
+
 def cache_dir() -> Path:
     """Where derived files (the pose bundle) live: $NEURON_LIVE_CACHE, else the user's cache dir."""
     if env := os.environ.get("NEURON_LIVE_CACHE"):
@@ -97,10 +117,14 @@ def pose_landmarker_bundle(directory: Path | None = None) -> Path:
 RawPose = tuple[np.ndarray, np.ndarray]
 
 
-class _Backend(Protocol):
+class Detector(Protocol):
+    """What finds the persons in one frame: MediaPipe, or (to re-score a video without running
+    MediaPipe again) detections recorded earlier. ``image`` is the BGR frame, ``timestamp_ms``
+    strictly increasing."""
+
     name: str
 
-    def detect(self, rgb: np.ndarray, timestamp_ms: int) -> list[RawPose]: ...
+    def detect(self, image: np.ndarray, timestamp_ms: int) -> list[RawPose]: ...
 
     def close(self) -> None: ...
 
@@ -125,9 +149,11 @@ class _TasksBackend:
         )
         self._landmarker = vision.PoseLandmarker.create_from_options(options)
 
-    def detect(self, rgb: np.ndarray, timestamp_ms: int) -> list[RawPose]:
-        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
-        result = self._landmarker.detect_for_video(image, timestamp_ms)
+    def detect(self, image: np.ndarray, timestamp_ms: int) -> list[RawPose]:
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        result = self._landmarker.detect_for_video(
+            self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb), timestamp_ms
+        )
         return [
             (
                 np.array([(p.x, p.y, p.z) for p in world], np.float32),
@@ -156,8 +182,8 @@ class _LegacyBackend:
             min_tracking_confidence=min_confidence,
         )
 
-    def detect(self, rgb: np.ndarray, timestamp_ms: int) -> list[RawPose]:
-        result = self._pose.process(rgb)
+    def detect(self, image: np.ndarray, timestamp_ms: int) -> list[RawPose]:
+        result = self._pose.process(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
         if result.pose_world_landmarks is None or result.pose_landmarks is None:
             return []
         world = np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark], np.float32)
@@ -315,7 +341,8 @@ class PoseEstimator:
     may move between two sightings and keep the id; ``track_timeout`` how long, in seconds, an
     unseen id is kept. ``camera_space`` places each person's joints in camera space from the image
     landmarks, with a pinhole camera of horizontal field of view ``hfov_deg`` (see
-    :mod:`pose.camera_space`); without it every person stands at the origin.
+    :mod:`pose.camera_space`); without it every person stands at the origin. ``detector`` replaces
+    MediaPipe by another :class:`Detector` (recorded detections), everything after it unchanged.
     """
 
     def __init__(
@@ -329,6 +356,7 @@ class PoseEstimator:
         track_timeout: float = 1.0,
         camera_space: bool = True,
         hfov_deg: float = DEFAULT_HFOV_DEG,
+        detector: Detector | None = None,
     ) -> None:
         if max_persons < 1:
             raise PoseError(f"max_persons must be at least 1, got {max_persons}")
@@ -336,7 +364,8 @@ class PoseEstimator:
             raise PoseError(f"unknown pose backend {backend!r} (expected auto, tasks or legacy)")
         self.max_persons = max_persons
         self._camera = CameraSpace(hfov_deg, smoother=_OneEuro if smooth else None) if camera_space else None
-        self._backend = self._create(backend, max_persons, min_confidence, bundle_dir, smooth)
+        self.detector_settings = detection_settings(max_persons, backend, min_confidence)
+        self._backend = detector or self._create(backend, max_persons, min_confidence, bundle_dir, smooth)
         self._tracker = _Tracker(track_distance, track_timeout)
         self._smooth = smooth and self._backend.name == "tasks"
         self._filters: dict[int, _OneEuro] = {}
@@ -347,7 +376,7 @@ class PoseEstimator:
     @staticmethod
     def _create(
         backend: str, max_persons: int, min_confidence: float, bundle_dir: Path | None, smooth: bool
-    ) -> _Backend:
+    ) -> Detector:
         if backend in ("auto", "tasks"):
             try:
                 return _TasksBackend(max_persons, min_confidence, pose_landmarker_bundle(bundle_dir))
@@ -364,20 +393,29 @@ class PoseEstimator:
     def backend_name(self) -> str:
         return self._backend.name
 
+    @property
+    def last_timestamp_ms(self) -> int:
+        """The detector timestamp of the last frame (recorded detections are replayed by it)."""
+        return self._last_ts
+
+    def detect(self, frame: Frame) -> list[RawPose]:
+        """The detector's raw persons in one frame (none when it fails on this frame)."""
+        # Video mode wants strictly increasing milliseconds, also when a recording restarts.
+        t = frame.t_media if frame.t_media is not None else frame.t_capture
+        self._last_ts = max(int(round(t * 1000.0)), self._last_ts + 1)
+        try:
+            if frame.image.ndim != 3 or frame.image.shape[2] != 3:
+                raise ValueError(f"expected a BGR image (H, W, 3), got shape {frame.image.shape}")
+            return self._backend.detect(frame.image, self._last_ts)
+        except Exception as exc:  # one bad frame must not end a live session
+            log.warning("frame %d: pose estimation failed: %s", frame.index, exc)
+            return []
+
     def process(self, frame: Frame) -> PoseResult:
         """Detect, map to NTU-25 and track the persons in one frame (at most ``max_persons``)."""
         start = time.perf_counter()
         result = PoseResult(frame.index, frame.t_capture, t_media=frame.t_media)
-        # Video mode wants strictly increasing milliseconds, also when a recording restarts.
-        self._last_ts = max(int(round(result.t * 1000.0)), self._last_ts + 1)
-        try:
-            if frame.image.ndim != 3 or frame.image.shape[2] != 3:
-                raise ValueError(f"expected a BGR image (H, W, 3), got shape {frame.image.shape}")
-            rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
-            raw = self._backend.detect(rgb, self._last_ts)
-        except Exception as exc:  # one bad frame must not end a live session
-            log.warning("frame %d: pose estimation failed: %s", frame.index, exc)
-            raw = []
+        raw = self.detect(frame)
         found: list[PersonPose] = []
         landmarks: dict[int, RawPose] = {}  # by id() of the person: tracking drops and reorders them
         for world, img in raw[: self.max_persons]:

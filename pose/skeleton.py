@@ -99,8 +99,6 @@ def save_npz(skeleton: Skeleton, path: str | os.PathLike) -> None:
     Strings are stored as unicode arrays, never as pickled objects, so the file loads without
     ``allow_pickle``. The write goes to a temporary file first so a crash never leaves half a file.
     """
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     arrays: dict[str, np.ndarray] = {
         "joints": skeleton.joints,
         "valid": skeleton.valid,
@@ -111,11 +109,22 @@ def save_npz(skeleton: Skeleton, path: str | os.PathLike) -> None:
     if skeleton.meta:
         arrays["meta_keys"] = np.asarray(list(skeleton.meta.keys()))
         arrays["meta_values"] = np.asarray([str(v) for v in skeleton.meta.values()])
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_npz(path, arrays)
+
+
+def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    """Write compressed arrays atomically: a temporary file, flushed to disk, then renamed, so a
+    crash never leaves half a file (shared by every ``.npz`` the project writes)."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_npz(path: str | os.PathLike) -> Skeleton:
