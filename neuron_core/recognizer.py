@@ -23,6 +23,7 @@ import torch
 
 from neuron_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_checkpoint
 from neuron_core.errors import BackendError, ModelError, NeuronCoreError, TextEncoderError, one_line
+from neuron_core.examples import EXAMPLE_BASELINE, EXAMPLE_WEIGHT, combine, example_prototype, fused_cosines
 from neuron_core.labels import MAX_LABELS, LabelSet, label_key, normalize_label
 from neuron_core.model import NeuronModel, class_logits, class_prototypes, fuse
 from neuron_core.prompts import DEFAULT_K, Descriptions, encode_classes
@@ -89,6 +90,9 @@ class ZeroShotRecognizer:
         self._labels = LabelSet(max_labels=max_labels)
         self._cache: dict[str, torch.Tensor] = {}  # label key -> (6, D) class prototypes on self.device
         self._classes: torch.Tensor | None = None  # (C, 6, D) for the current labels, built lazily
+        self._examples: dict[str, tuple[np.ndarray, int]] = {}  # label key -> ((6, D) prototype, count)
+        self.example_weight = EXAMPLE_WEIGHT
+        self.example_baseline = EXAMPLE_BASELINE
         self._lock = threading.Lock()
         self._onnx = None  # OnnxEmbedder when the ONNX Runtime backend runs
         self.backend, self.backend_reason = self._start_backend(backend, threads, onnx_cache_dir)
@@ -217,6 +221,40 @@ class ZeroShotRecognizer:
                 self._classes = torch.stack([self._cache[label_key(label)] for label in labels])
             return labels, self._classes
 
+    # ----- examples (teaching by example: see neuron_core.examples) -------------------------------
+
+    def set_examples(self, label: str, windows: np.ndarray | None) -> int:
+        """Make ``windows`` (N, 3, T, 25, M) the examples of ``label``; None or none at all forgets them.
+
+        The label need not be active yet: its examples count from when it is. Embedding happens outside
+        the lock (one model call), so scoring never waits for it. Returns how many examples it has.
+        """
+        key = label_key(normalize_label(label))
+        if windows is None or len(windows) == 0:
+            with self._lock:
+                self._examples.pop(key, None)
+            return 0
+        emb = self.embed(windows).float().cpu().numpy()
+        proto = example_prototype(emb)
+        with self._lock:
+            self._examples[key] = (proto, len(emb))
+        return len(emb)
+
+    def example_counts(self) -> dict[str, int]:
+        """How many examples each active label has (0 for a label known by its name alone)."""
+        with self._lock:
+            return {label: self._examples.get(label_key(label), (None, 0))[1] for label in self._labels}
+
+    def _example_table(self, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
+        """(C, 6, D) example prototypes and (C,) which labels have any; None when none has."""
+        with self._lock:
+            found = [self._examples.get(label_key(label)) for label in labels]
+        if not any(found):
+            return None
+        dim = next(f[0] for f in found if f is not None).shape
+        protos = np.stack([np.zeros(dim, np.float32) if f is None else f[0] for f in found])
+        return protos, np.array([f is not None for f in found])
+
     # ----- scoring ----------------------------------------------------------------------------------
 
     def _as_batch(self, windows: np.ndarray) -> np.ndarray:
@@ -242,8 +280,10 @@ class ZeroShotRecognizer:
             return self.model(torch.from_numpy(x).to(self.device))
 
     def step_logits(self, windows: np.ndarray) -> tuple[list[str], np.ndarray]:
-        """The labels and the per-step logits (N, 6, C) before fusion (for inspection and evaluation)."""
-        emb = self.embed(windows)
+        """The labels and the per-step text logits (N, 6, C) before fusion (for inspection and evaluation)."""
+        return self._text_logits(self.embed(windows))
+
+    def _text_logits(self, emb: torch.Tensor) -> tuple[list[str], np.ndarray]:
         labels, classes = self._snapshot()
         if classes is None:
             return labels, np.zeros((emb.shape[0], 6, 0), np.float32)
@@ -252,10 +292,18 @@ class ZeroShotRecognizer:
         return labels, logits.float().cpu().numpy()
 
     def _probabilities(self, windows: np.ndarray) -> tuple[list[str], np.ndarray]:
-        labels, logits = self.step_logits(windows)
+        emb = self.embed(windows)
+        labels, logits = self._text_logits(emb)
         if not labels:
             return labels, np.zeros((logits.shape[0], 0), np.float32)
-        return labels, torch.softmax(fuse(torch.from_numpy(logits)), dim=1).numpy()
+        fused = fuse(torch.from_numpy(logits)).numpy()
+        examples = self._example_table(labels)
+        if examples is not None:  # in logit units: the scale multiplies both sides and the baseline
+            scale = self.model.logit_scale.item()
+            protos, has = examples
+            ex = fused_cosines(emb.float().cpu().numpy(), protos) * scale
+            fused = combine(fused, ex, has, self.example_weight, self.example_baseline * scale)
+        return labels, torch.softmax(torch.from_numpy(np.asarray(fused, np.float32)), dim=1).numpy()
 
     def scores(self, windows: np.ndarray) -> np.ndarray:
         """(N, C) softmax probabilities over the current labels (C = 0 when there are none)."""

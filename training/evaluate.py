@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neuron_core.examples import EXAMPLE_BASELINE, EXAMPLE_WEIGHT, combine, example_prototype, fused_cosines
 from neuron_core.model import NeuronModel
 from pose.errors import SkeletonError
 from pose.normalize import normalize_window
@@ -130,6 +131,54 @@ def score_sets(
 # evaluate a folder of interchange files
 
 
+def read_labelled_windows(
+    folder: str | Path, window: int, crop: float
+) -> tuple[list[np.ndarray], list[str], int]:
+    """Model windows and labels of every labelled interchange .npz under ``folder``, and how many files
+    could not be read."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: not a folder")
+    windows, found, skipped = [], [], 0
+    for path in sorted(folder.rglob("*.npz")):
+        try:
+            skel = load_npz(path)
+        except SkeletonError:
+            skipped += 1
+            continue
+        if skel.label:
+            windows.append(normalize_window(skel, window, crop=crop))
+            found.append(skel.label.strip())
+    if not found:
+        raise DataError(f"{folder}: no labelled skeleton .npz files found (a file needs a 'label' array)")
+    return windows, found, skipped
+
+
+def example_scores(
+    model: NeuronModel, emb: torch.Tensor, labels: list[str], examples: str | Path, window: int, crop: float,
+    batch_size: int, d: Dist,
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:  # fmt: skip
+    """Fused example cosines (N, C) of ``emb`` against the prototypes of the examples under ``examples``,
+    which labels have examples, and how many each has (files with other labels are not used)."""
+    windows, found, _ = read_labelled_windows(examples, window, crop)
+    by_key = {lab.casefold(): i for i, lab in enumerate(labels)}
+    rows = [(i, by_key[lab.casefold()]) for i, lab in enumerate(found) if lab.casefold() in by_key]
+    if not rows:
+        raise DataError(f"{examples}: none of the examples' labels is among the labels scored")
+    x = torch.from_numpy(np.stack([windows[i] for i, _ in rows]))
+    dataset = torch.utils.data.TensorDataset(x, torch.zeros(len(x)))
+    ex_emb = run_sharded(model, dataset, batch_size, d, "examples").float().numpy()
+    protos = np.zeros((len(labels), *ex_emb.shape[1:]), np.float32)
+    counts = dict.fromkeys(labels, 0)
+    for c, label in enumerate(labels):
+        mine = [k for k, (_, col) in enumerate(rows) if col == c]
+        if mine:
+            protos[c] = example_prototype(ex_emb[mine])
+            counts[label] = len(mine)
+    has = np.array([counts[label] > 0 for label in labels])
+    return fused_cosines(emb.float().numpy(), protos), has, counts
+
+
 def evaluate_folder(
     model: NeuronModel,
     texts_for,
@@ -139,27 +188,17 @@ def evaluate_folder(
     crop: float,
     batch_size: int,
     d: Dist,
+    examples: str | Path | None = None,
 ) -> dict[str, object]:
     """Score every labelled .npz under ``folder`` against ``labels`` (default: the labels found).
 
     ``texts_for(labels) -> (ClassTexts, mode)`` builds the class texts. Unreadable files and files
-    whose label is not among ``labels`` are counted and left out; no labelled file is an error.
+    whose label is not among ``labels`` are counted and left out; no labelled file is an error. With
+    ``examples`` (a folder of labelled .npz files) each label's score also uses its examples, mixed
+    with its text as in the live app (:mod:`neuron_core.examples`).
     """
     folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: not a folder")
-    windows, found, skipped = [], [], []
-    for path in sorted(folder.rglob("*.npz")):
-        try:
-            skel = load_npz(path)
-        except SkeletonError as exc:
-            skipped.append(str(exc))
-            continue
-        if skel.label:
-            windows.append(normalize_window(skel, window, crop=crop))
-            found.append(skel.label.strip())
-    if not found:
-        raise DataError(f"{folder}: no labelled skeleton .npz files found (a file needs a 'label' array)")
+    windows, found, skipped = read_labelled_windows(folder, window, crop)
     if labels is None:
         labels = sorted(set(found), key=str.casefold)
     by_key = {lab.casefold(): lab for lab in labels}
@@ -171,12 +210,17 @@ def evaluate_folder(
     model.eval()
     emb = run_sharded(model, torch.utils.data.TensorDataset(x, torch.zeros(len(x))), batch_size, d, "scoring")
     targets = np.array([labels.index(by_key[found[i].casefold()]) for i in keep])
-    logits = fused(step_logits(emb, texts.get(mode), model.logit_scale.item(), model.config.calibration))
+    scale = model.logit_scale.item()
+    logits = fused(step_logits(emb, texts.get(mode), scale))
+    counts = None
+    if examples is not None:
+        ex, has, counts = example_scores(model, emb, labels, examples, window, crop, batch_size, d)
+        logits = combine(logits, ex * scale, has, EXAMPLE_WEIGHT, EXAMPLE_BASELINE * scale)
     per_class = per_class_topk(logits, targets, labels)
-    return {
+    out = {
         "files": len(keep),
         "files_with_other_labels": len(found) - len(keep),
-        "files_unreadable": len(skipped),
+        "files_unreadable": skipped,
         "labels": labels,
         "prompt_mode": mode,
         "labels_with_descriptions": [c for c, h in zip(labels, texts.has_description, strict=True) if h],
@@ -186,3 +230,7 @@ def evaluate_folder(
         },
         "per_class": per_class,
     }
+    if counts is not None:
+        out["examples_per_label"] = counts
+        out["example_weight"] = {"weight": EXAMPLE_WEIGHT, "baseline": EXAMPLE_BASELINE}
+    return out

@@ -4,6 +4,7 @@
     python -m training.train pretrain --config shared --pretrain.epochs 5
     python -m training.train neuron --config shared --resume
     python training/train.py evaluate --checkpoint CKPT --skeletons DIR [--labels "a,b"] [--descriptions DIR]
+                                      [--examples EXDIR]
     python -m training.train evaluate --checkpoint CKPT --config shared     # the split's ZSL/GZSL numbers
     python -m training.train export --checkpoint CKPT --output assets/neuron_default.pt --half
     torchrun --nproc_per_node=2 -m training.train train --config shared      # DDP (gloo on CPU)
@@ -384,6 +385,7 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--checkpoint", required=True, help="a neuron_core checkpoint (.pt)")
             p.add_argument("--skeletons", help="folder of interchange .npz files (searched recursively)")
             p.add_argument("--labels", help="comma-separated labels to choose among (default: those found)")
+            p.add_argument("--examples", help="folder of labelled .npz examples, mixed with the label texts")
         C.add_config_flags(p)
     p = sub.add_parser("export", help="copy a checkpoint for shipping (optionally float16 weights)")
     p.add_argument("--checkpoint", required=True, help="the trained checkpoint")
@@ -423,7 +425,7 @@ def _evaluate(args: argparse.Namespace, d: Dist) -> dict[str, object]:
             return ClassTexts.build(encoder, names, descriptions, cfg.prompts_per_granularity), mode
 
         return evaluate_folder(model, texts_for, args.skeletons, labels, meta.window, cfg.augment.test_crop,
-                               cfg.eval_batch_size, d)  # fmt: skip
+                               cfg.eval_batch_size, d, args.examples)  # fmt: skip
     if not args.config:
         raise C.ConfigError("evaluate needs --skeletons DIR or --config (a split to evaluate on)")
     cfg.model = C.ModelConfig.from_dict(model.config.to_dict())

@@ -1,0 +1,164 @@
+"""Teaching by example: prototypes, the text/example mix, the recogniser with examples, the few-shot
+measurement (examples only ever from other groups) and ``evaluate --examples`` on real data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from neuron_core.config import ModelConfig
+from neuron_core.errors import ModelError
+from neuron_core.examples import combine, example_prototype, few_shot_metrics, fused_cosines
+from neuron_core.model import NeuronModel
+from neuron_core.recognizer import ZeroShotRecognizer
+from tests.conftest import shared_path
+from tests.test_evaluate import _evaluate, tiny_checkpoint  # noqa: F401 (a shared fixture)
+from tests.test_recognizer import CONFIG, CountingEncoder, make_meta, windows
+
+D = 8
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def test_prototype_is_the_unit_mean_per_step() -> None:
+    rng = np.random.default_rng(0)
+    emb = rng.standard_normal((3, 6, D)).astype(np.float32)
+    proto = example_prototype(emb)
+    assert proto.shape == (6, D)
+    np.testing.assert_allclose(np.linalg.norm(proto, axis=-1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(proto, _unit(_unit(emb).mean(0)), rtol=1e-5)
+    with pytest.raises(ModelError):
+        example_prototype(np.zeros((0, 6, D), np.float32))
+
+
+def test_combine_leaves_untaught_labels_alone_and_mixes_taught_ones() -> None:
+    text = np.array([[1.0, 0.5, 0.2]], np.float32)
+    ex = np.array([[9.0, 9.0, 1.9]], np.float32)
+    has = np.array([False, False, True])
+    out = combine(text, ex, has, weight=0.5, baseline=0.1)
+    np.testing.assert_allclose(out[0, :2], text[0, :2])  # no examples: the text score, whatever ex says
+    np.testing.assert_allclose(out[0, 2], 0.5 * 0.2 + 0.5 * (1.9 - 2 * 0.1), rtol=1e-6)
+    np.testing.assert_allclose(combine(text, ex, has, weight=0.0), text)
+    with pytest.raises(ModelError):
+        combine(text, ex, has, weight=1.5)
+
+
+@pytest.fixture
+def recognizer() -> ZeroShotRecognizer:
+    torch.manual_seed(0)
+    return ZeroShotRecognizer(NeuronModel(ModelConfig(**CONFIG)), make_meta(), CountingEncoder(), k=4)
+
+
+def test_recognizer_examples_move_scores_toward_the_taught_label(recognizer: ZeroShotRecognizer) -> None:
+    recognizer.set_labels(["wave", "jump", "my warm-up 3"])
+    query = windows(4, seed=1)
+    before = recognizer.scores(query)
+    assert recognizer.example_counts() == {"wave": 0, "jump": 0, "my warm-up 3": 0}
+
+    # The examples are the very windows scored (an extreme case): the taught label must gain.
+    assert recognizer.set_examples("My  warm-up 3", query) == 4  # matched like labels are
+    after = recognizer.scores(query)
+    assert recognizer.example_counts()["my warm-up 3"] == 4
+    assert (after[:, 2] > before[:, 2]).all()
+    np.testing.assert_allclose(after.sum(1), 1.0, rtol=1e-5)
+
+    # The mix is the one neuron_core.examples defines, in logit units.
+    emb = recognizer.embed(query).numpy()
+    text = fused_cosines(emb, recognizer._snapshot()[1].numpy())
+    ex = fused_cosines(emb, example_prototype(emb)[None].repeat(3, 0))
+    scale = recognizer.model.logit_scale.item()
+    logits = combine(text, ex, np.array([False, False, True]), recognizer.example_weight,
+                     recognizer.example_baseline) * scale  # fmt: skip
+    expected = torch.softmax(torch.from_numpy(logits), 1).numpy()
+    np.testing.assert_allclose(after, expected, rtol=1e-4, atol=1e-6)
+
+    assert recognizer.set_examples("my warm-up 3", None) == 0
+    np.testing.assert_allclose(recognizer.scores(query), before, rtol=1e-5, atol=1e-7)
+
+
+def _two_groups() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Two classes whose look is swapped between two groups: examples from a query's own group would
+    be perfect, examples from the other group always wrong."""
+    u, v = np.eye(D, dtype=np.float32)[0], np.eye(D, dtype=np.float32)[1]
+    emb = np.stack([u, v, v, u] * 5)[:, None].repeat(6, 1)
+    labels = np.array([0, 1, 0, 1] * 5)
+    groups = np.array(["a", "a", "b", "b"] * 5)
+    text = np.zeros((2, 6, D), np.float32)
+    return emb, labels, groups, text
+
+
+def test_few_shot_examples_come_only_from_other_groups() -> None:
+    emb, labels, groups, text = _two_groups()
+    res = few_shot_metrics(emb, labels, groups, text, ["x", "y"], shots=(1, 3), seed=0, weight=1.0)
+    assert res["1_shot"]["top1"] == 0.0 and res["3_shot"]["top1"] == 0.0  # a leak would give 1.0
+    assert res["zero_shot"]["top5"] == 1.0 and res["queries"] == 20 and res["groups"] == 2
+
+
+def test_few_shot_more_examples_help_where_classes_cluster() -> None:
+    rng = np.random.default_rng(0)
+    centres = _unit(rng.standard_normal((6, D)))
+    labels = np.repeat(np.arange(6), 12)
+    emb = _unit(centres[labels][:, None] + 0.9 * rng.standard_normal((len(labels), 6, D))).astype(np.float32)
+    groups = np.tile(np.arange(4), 18)
+    text = _unit(rng.standard_normal((6, 6, D))).astype(np.float32)  # names that say nothing
+    res = few_shot_metrics(emb, labels, groups, text, list("abcdef"), shots=(1, 5), seed=0, weight=1.0)
+    assert res["zero_shot"]["top1"] < res["1_shot"]["top1"] < res["5_shot"]["top1"]
+    assert res["5_shot"]["mean_examples_per_class"] == 5.0
+    again = few_shot_metrics(emb, labels, groups, text, list("abcdef"), shots=(1, 5), seed=0, weight=1.0)
+    assert again == res  # seeded
+
+
+@pytest.fixture(scope="module")
+def nw_ucla_split(tmp_path_factory) -> tuple[Path, Path]:
+    """Real NW-UCLA clips of four actions: subject 1 to score, subject 2's as the examples."""
+    from pose.readers.nw_ucla import read_nw_ucla_json
+    from pose.skeleton import save_npz
+
+    src = shared_path("nw_ucla", "all_sqe")
+    root = tmp_path_factory.mktemp("few_shot")
+    for subject, dest, count in (("s01", "scored", 6), ("s02", "examples", 3)):
+        for action in ("a01", "a04", "a05", "a06"):
+            for path in sorted(src.glob(f"{action}_{subject}_*_v01.json"))[:count]:
+                (root / dest / action).mkdir(parents=True, exist_ok=True)
+                save_npz(read_nw_ucla_json(path), root / dest / action / f"{path.stem}.npz")
+    return root / "scored", root / "examples"
+
+
+@pytest.mark.slow
+def test_evaluate_with_examples_beats_the_names_alone(tiny_checkpoint, nw_ucla_split, capsys) -> None:  # noqa: F811
+    """An untrained model: its texts say nothing, so only examples (of other people) can lift top-1."""
+    scored, examples = nw_ucla_split
+    code, out, err = _evaluate(capsys, "--checkpoint", str(tiny_checkpoint), "--skeletons", str(scored))
+    assert code == 0, err
+    zero = json.loads(out)
+    code, out, err = _evaluate(
+        capsys, "--checkpoint", str(tiny_checkpoint), "--skeletons", str(scored), "--examples", str(examples)
+    )
+    assert code == 0, err
+    taught = json.loads(out)
+    assert taught["examples_per_label"] == dict.fromkeys(zero["labels"], 3)
+    assert taught["files"] == zero["files"]
+    assert taught["overall"]["top1"] > zero["overall"]["top1"] + 0.1
+
+
+def test_evaluate_with_examples_of_unknown_labels_fails_in_one_line(
+    tiny_checkpoint, nw_ucla_split, tmp_path, capsys  # noqa: F811
+) -> None:
+    from pose.skeleton import Skeleton, save_npz
+
+    scored, _ = nw_ucla_split
+    other = tmp_path / "other"
+    other.mkdir()
+    save_npz(Skeleton.from_single(np.full((20, 25, 3), 0.1, np.float32), label="juggle"), other / "j.npz")
+    code, out, err = _evaluate(
+        capsys, "--checkpoint", str(tiny_checkpoint), "--skeletons", str(scored), "--examples", str(other)
+    )
+    assert code == 2 and out == ""
+    last = err.replace("\r", "\n").strip().splitlines()[-1]  # after the progress bar's remains
+    assert last.startswith("error: ") and "none of the examples' labels" in last and "Traceback" not in err
