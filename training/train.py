@@ -46,6 +46,7 @@ from neuron_core.text_encoders import get_text_encoder  # noqa: E402
 from pose.errors import NeuronLiveError  # noqa: E402
 from training import config as C  # noqa: E402
 from training import distributed  # noqa: E402
+from training.benchmark import DEFAULT_HOLDOUTS, plan, run_benchmark  # noqa: E402
 from training.data import SkeletonStore, WindowDataset, describe, load_store, mirror_targets_for  # noqa: E402
 from training.distributed import Dist  # noqa: E402
 from training.engine import (  # noqa: E402
@@ -368,12 +369,19 @@ def _parser() -> argparse.ArgumentParser:
         "neuron": "train the Neuron head on the frozen pre-trained backbone",
         "train": "both stages in sequence, then the test metrics",
         "evaluate": "score a checkpoint: on a folder of .npz files (--skeletons) or on a config's split",
+        "benchmark": "cross-data-set zero-shot benchmark: leave one set out, train, score it by its names",
     }
     for name, text in helps.items():
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--config", help=f"built-in name ({', '.join(C.builtin_names())}) or a YAML file")
-        if name != "evaluate":
+        if name not in ("evaluate", "benchmark"):
             p.add_argument("--resume", action="store_true", help="continue from the states in output_dir")
+        if name == "benchmark":
+            p.add_argument("--holdout", default=",".join(DEFAULT_HOLDOUTS),
+                           help=f"sets left out one at a time (default {','.join(DEFAULT_HOLDOUTS)})")
+            p.add_argument("--sets", default=",".join(C.SHARED_SETS),
+                           help="the pool the folds train on, minus the held-out one (default: every set)")
+            p.add_argument("--seeds", default="0,1,2", help="seeds, each a full pass over the folds")
         if name == "neuron":
             p.add_argument("--backbone", help="pre-trained backbone (default: <output_dir>/backbone.pt)")
         if name in ("neuron", "train"):
@@ -433,6 +441,21 @@ def _evaluate(args: argparse.Namespace, d: Dist) -> dict[str, object]:
     return split_metrics(run, model)
 
 
+def _benchmark(args: argparse.Namespace) -> int:
+    """Runs every fold in this process (folds are small; a fold's own stages are not distributed)."""
+    cfg = _config(args)
+    d = distributed.setup(cfg.device)
+    _setup_logging(Path(cfg.output_dir), d)
+    Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
+    split = [v.strip() for v in args.holdout.split(",") if v.strip()]
+    pool = [v.strip() for v in args.sets.split(",") if v.strip()]
+    seeds = [int(v) for v in args.seeds.split(",") if v.strip()]
+    summary = run_benchmark(cfg, plan(split, pool, seeds), Path(cfg.output_dir), d)
+    print(json.dumps({v: summary[v]["none"].get("mean") for v in summary}, indent=2))
+    print(f"tables: {Path(cfg.output_dir) / 'benchmark.md'}, {Path(cfg.output_dir) / 'benchmark.json'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     d = Dist()
@@ -440,6 +463,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export":
             print(json.dumps(export(args.checkpoint, args.output, args.half)))
             return 0
+        if args.command == "benchmark":
+            return _benchmark(args)
         cfg_device = "auto" if args.command == "evaluate" and not args.config else None
         d = distributed.setup(cfg_device or _config(args).device)
         if args.command == "evaluate":

@@ -1,0 +1,88 @@
+"""The cross-data-set benchmark end to end in a tiny mode (two small real sets, one epoch), and its parts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, shared_path
+from tests.test_training import TINY_MODEL
+from training.benchmark import name_key, plan, score, summarise
+
+
+def test_name_key_treats_inflections_and_filler_as_the_same_name() -> None:
+    assert name_key("Walking") == name_key("walk")
+    assert name_key("sitting down") == name_key("sit down")
+    assert name_key("doing squats") == name_key("squat")
+    assert name_key("jump up") != name_key("sit down")
+
+
+def test_score_reports_class_balance_and_collapse() -> None:
+    targets = np.array([0, 0, 0, 0, 1, 2])
+    logits = np.zeros((6, 3))
+    logits[:, 0] = 1.0  # every window says class 0
+    out = score(logits, targets, 3)
+    assert out["top1"] == pytest.approx(1 / 3)  # class 0 perfect, 1 and 2 never
+    assert out["top1_samples"] == pytest.approx(4 / 6)
+    assert out["max_label_share"] == 1.0
+    assert out["top5"] == 1.0  # top-5 of 3 classes
+
+
+def test_plan_leaves_each_holdout_out_of_its_own_training() -> None:
+    folds = plan(["utkinect", "cmu8"], ["utkinect", "cmu8", "h36m"], [0, 1])
+    assert len(folds) == 4
+    for f in folds:
+        assert f.holdout not in f.train_sets and f.train_sets
+    with pytest.raises(Exception, match="unknown data set"):
+        plan(["nope"], ["cmu8"], [0])
+
+
+def test_summary_averages_seeds_then_sets() -> None:
+    def fold(h: str, seed: int, top1: float) -> dict:
+        row = {"top1": top1, "top5": 1.0, "max_label_share": 0.5, "classes": 3, "samples": 9}
+        return {"holdout": h, "seed": seed, "scores": {"kept": {"none": row}, "new_words": {}}}
+
+    s = summarise([fold("a", 0, 0.2), fold("a", 1, 0.4), fold("b", 0, 0.6)])
+    table = s["kept"]["none"]
+    assert table["a"]["top1"] == pytest.approx(0.3) and table["a"]["top1_std"] == pytest.approx(0.1)
+    assert table["mean"]["top1"] == pytest.approx(0.45)
+
+
+def test_benchmark_runs_end_to_end_in_tiny_mode(tmp_path) -> None:
+    shared_path("utkinect")
+    shared_path("cmu8")
+    from training.train import main
+
+    cfg = {
+        "data": {"cache_dir": str(ROOT / "runs" / "test-cache"), "window": 32, "max_train_per_class": 8},
+        "model": TINY_MODEL,
+        "pretrain": {"epochs": 1, "batch_size": 16, "lr": 0.05, "milestones": []},
+        "neuron": {"epochs": 1, "batch_size": 16, "lr": 0.05, "milestones": []},
+        "output_dir": str(tmp_path / "bench"),
+        "device": "cpu",
+        "prompts_per_granularity": 2,
+    }
+    (tmp_path / "c.yaml").write_text(json.dumps(cfg))
+    args = ["benchmark", "--config", str(tmp_path / "c.yaml"), "--holdout", "utkinect,cmu8",
+            "--sets", "utkinect,cmu8", "--seeds", "0"]  # fmt: skip
+    assert main(args) == 0
+    out = json.loads((tmp_path / "bench" / "benchmark.json").read_text())
+    assert {f["holdout"] for f in out["folds"]} == {"utkinect", "cmu8"}
+    for variant in ("kept", "new_words"):
+        for calibration, table in out["summary"][variant].items():
+            assert set(table) == {"utkinect", "cmu8", "mean"}, (variant, calibration)
+            for row in table.values():
+                assert 0 <= row["top1"] <= row["top5"] <= 1 and 0 < row["max_label_share"] <= 1
+    fold = out["folds"][0]
+    # UTKinect's "walk" also names a CMU class ("walking"): kept, but not among the new words.
+    utk = next(f for f in out["folds"] if f["holdout"] == "utkinect")
+    assert utk["in_training"]["walk"] is True and utk["in_training"]["push"] is False
+    assert fold["scores"]["kept"]["none"]["classes"] > fold["scores"]["new_words"]["none"]["classes"]
+    md = (tmp_path / "bench" / "benchmark.md").read_text()
+    assert "new words only" in md and "most frequent label's share" in md
+    # Resumable: a second run re-uses every fold's result instead of training again.
+    stamp = (tmp_path / "bench" / "seed0" / "cmu8" / "result.json").stat().st_mtime_ns
+    assert main(args) == 0
+    assert (tmp_path / "bench" / "seed0" / "cmu8" / "result.json").stat().st_mtime_ns == stamp

@@ -1,0 +1,263 @@
+"""Cross-data-set zero-shot benchmark: leave one data set out, score it against its own class names.
+
+For each held-out set and seed the whole recipe trains (backbone pre-training included) on every other
+set, then the held-out set's windows are embedded once and scored against the held-out set's own label
+names, as a user would type them. This is the model-selection criterion: unlike a class split of one
+vocabulary, no held-out class has a near twin recorded by the same people in training.
+
+Two variants per held-out set:
+- ``kept``: all its classes (those whose names also occur in training test new people and recordings);
+- ``new_words``: only classes whose names occur nowhere in training (new words too), scored among
+  themselves. A name "occurs" when its normalised form equals a training label's, or their name
+  embeddings are at least ``SAME_NAME_COSINE`` apart (``walking`` vs ``walk``).
+
+Figures per variant: class-balanced top-1 and top-5, and the share of predictions taken by the most
+frequent label (a collapse alarm: 1.0 means every window got the same answer), for every scoring
+calibration (``neuron_core.calibration``). Everything a re-scoring needs is kept per fold
+(``embeddings.npz``, ``neuron.pt``), so a change of the scoring side costs seconds, not a retraining.
+Resumable: a fold whose ``result.json`` exists is not run again.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from neuron_core.calibration import CALIBRATIONS
+from neuron_core.model import class_logits, fuse
+from neuron_core.text_encoders import TextEncoder, get_text_encoder
+from training import config as C
+from training.data import WindowDataset, load_source
+from training.distributed import Dist
+from training.engine import ClassTexts, embed
+from training.metrics import topk_correct
+
+log = logging.getLogger("training.benchmark")
+
+SAME_NAME_COSINE = 0.9
+DEFAULT_HOLDOUTS = ("nw_ucla", "utkinect", "h36m", "cmu8")
+
+
+@dataclass
+class Fold:
+    """One held-out set and seed; the model trains on ``train_sets``."""
+
+    holdout: str
+    seed: int
+    train_sets: list[str]
+
+    @property
+    def name(self) -> str:
+        return f"seed{self.seed}/{self.holdout}"
+
+
+def plan(holdouts: list[str], sets: list[str], seeds: list[int]) -> list[Fold]:
+    unknown = [s for s in [*holdouts, *sets] if s not in C.SHARED_SETS]
+    if unknown:
+        raise C.ConfigError(f"unknown data set {unknown[0]!r}; known: {', '.join(C.SHARED_SETS)}")
+    return [Fold(h, s, [t for t in sets if t != h]) for s in seeds for h in holdouts]
+
+
+_WORD = re.compile(r"[a-z]+")
+_FILLER = {"a", "an", "the", "do", "doing", "someone"}
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "es", "s", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    if len(word) > 3 and word[-1] == word[-2]:  # sitt(ing) -> sit, runn(ing) -> run
+        word = word[:-1]
+    return word.rstrip("e")
+
+
+def name_key(name: str) -> str:
+    """A label's words, stemmed, without articles and filler verbs: "Doing squats" -> "squat"."""
+    words = [w for w in _WORD.findall(name.casefold()) if w not in _FILLER]
+    return " ".join(_stem(w) for w in words)
+
+
+def names_in_training(names: list[str], training: list[str], encoder: TextEncoder) -> list[bool]:
+    """Per held-out name: does it (or a near paraphrase) occur among the training labels?"""
+    keys = {name_key(t) for t in training}
+    a = np.asarray(encoder.encode(list(names)), np.float32)
+    b = np.asarray(encoder.encode(list(training)), np.float32)
+    cos = (a / np.linalg.norm(a, axis=1, keepdims=True)) @ (b / np.linalg.norm(b, axis=1, keepdims=True)).T
+    return [bool(name_key(n) in keys or cos[i].max() >= SAME_NAME_COSINE) for i, n in enumerate(names)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# scoring
+
+
+def score(fused_logits: np.ndarray, targets: np.ndarray, n_classes: int) -> dict[str, float]:
+    """Class-balanced top-1/top-5 and the most frequent prediction's share."""
+    top1 = topk_correct(fused_logits, targets, 1)
+    top5 = topk_correct(fused_logits, targets, min(5, n_classes))
+    present = np.unique(targets)
+    pred = fused_logits.argmax(1)
+    return {
+        "top1": float(np.mean([top1[targets == c].mean() for c in present])),
+        "top5": float(np.mean([top5[targets == c].mean() for c in present])),
+        "top1_samples": float(top1.mean()),
+        "max_label_share": float(np.bincount(pred, minlength=n_classes).max() / max(len(pred), 1)),
+        "classes": int(n_classes),
+        "samples": int(len(targets)),
+    }
+
+
+def score_fold(
+    emb: torch.Tensor,
+    labels: list[str],
+    class_emb: torch.Tensor,
+    classes: list[str],
+    in_training: list[bool],
+    scale: float,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """variant -> calibration -> figures, for one fold's held-out embeddings."""
+    index = {c: i for i, c in enumerate(classes)}
+    targets = np.array([index[lab] for lab in labels])
+    new = [i for i, t in enumerate(in_training) if not t]
+    out: dict[str, dict[str, dict[str, float]]] = {"kept": {}, "new_words": {}}
+    for calibration in CALIBRATIONS:
+        logits = fuse(class_logits(emb, class_emb, scale, calibration)).double().numpy()
+        out["kept"][calibration] = score(logits, targets, len(classes))
+        if len(new) >= 2:
+            rows = np.isin(targets, new)
+            remap = {c: j for j, c in enumerate(new)}
+            sub = fuse(class_logits(emb[rows], class_emb[new], scale, calibration)).double().numpy()
+            out["new_words"][calibration] = score(sub, np.array([remap[t] for t in targets[rows]]), len(new))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# running folds
+
+
+def _fold_config(recipe: C.TrainConfig, fold: Fold, out: Path) -> C.TrainConfig:
+    cfg = copy.deepcopy(recipe)
+    cfg.data.sources = [C.shared_source(name) for name in fold.train_sets]
+    cfg.split = C.SplitConfig(val_group_fraction=0.0, test_group_fraction=0.0)
+    cfg.seed = fold.seed
+    cfg.output_dir = str(out)
+    return cfg.validate()
+
+
+def run_fold(recipe: C.TrainConfig, fold: Fold, out: Path, d: Dist) -> dict[str, object]:
+    """Train on the fold's sets, embed the held-out set, score it; writes result.json last."""
+    from training.train import build_run, finish, pretrain, train_neuron  # the stages, not the CLI
+
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = _fold_config(recipe, fold, out)
+    t0 = time.time()
+    run = build_run(cfg, d, f"benchmark fold {fold.name}")
+    backbone = pretrain(run, resume=True)
+    model, _ = train_neuron(run, backbone, resume=True)
+    finish(run, model, cfg.neuron.epochs, {"total": time.time() - t0}, None)
+    held = load_source(C.shared_source(fold.holdout), cfg.data.cache_dir)
+    labels = [str(v) for v in held.labels]
+    classes = sorted(set(labels), key=str.casefold)
+    ds = WindowDataset(held, np.arange(len(held)), np.zeros(len(held)), cfg.data.window, cfg.augment, False)
+    emb = embed(model, ds, cfg.eval_batch_size, d, f"held-out {fold.holdout}")
+    encoder = get_text_encoder(cfg.text_encoder, cache_dir=Path(cfg.data.cache_dir) / "text")
+    texts = ClassTexts.build(encoder, classes, None, cfg.prompts_per_granularity)
+    training_labels = list(run.split.seen)
+    in_training = names_in_training(classes, training_labels, encoder)
+    np.savez_compressed(out / "embeddings.npz", emb=emb.half().numpy(), labels=np.array(labels),
+                        groups=held.groups.astype(str))  # fmt: skip
+    result = {
+        "holdout": fold.holdout,
+        "seed": fold.seed,
+        "train_sets": fold.train_sets,
+        "train_samples": int(run.split.counts()["train"]),
+        "train_labels": len(training_labels),
+        "classes": classes,
+        "in_training": dict(zip(classes, in_training, strict=True)),
+        "scores": score_fold(emb, labels, texts.names, classes, in_training, model.logit_scale.item()),
+        "seconds": time.time() - t0,
+    }
+    (out / "result.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def run_benchmark(recipe: C.TrainConfig, folds: list[Fold], out: Path, d: Dist) -> dict[str, object]:
+    out.mkdir(parents=True, exist_ok=True)
+    C.save_yaml(recipe, out / "recipe.yaml")
+    results = []
+    bar = tqdm(folds, desc="benchmark folds", disable=not d.main)
+    for fold in bar:
+        bar.set_postfix(fold=fold.name)
+        path = out / fold.name / "result.json"
+        if path.exists():
+            results.append(json.loads(path.read_text()))
+            continue
+        results.append(run_fold(recipe, fold, out / fold.name, d))
+    summary = summarise(results)
+    (out / "benchmark.json").write_text(json.dumps({"folds": results, "summary": summary}, indent=2))
+    (out / "benchmark.md").write_text(markdown(summary, recipe.name))
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------------
+# summaries
+
+
+def summarise(results: list[dict]) -> dict[str, object]:
+    """variant -> calibration -> {holdout: mean/std over seeds, "mean": over held-out sets}."""
+    out: dict[str, object] = {}
+    holdouts = sorted({r["holdout"] for r in results})
+    for variant in ("kept", "new_words"):
+        out[variant] = {}
+        for calibration in CALIBRATIONS:
+            table: dict[str, dict[str, float]] = {}
+            for h in holdouts:
+                runs = [r["scores"][variant].get(calibration) for r in results if r["holdout"] == h]
+                runs = [x for x in runs if x]
+                if not runs:
+                    continue
+                row = {"seeds": len(runs), "classes": runs[0]["classes"], "samples": runs[0]["samples"]}
+                for key in ("top1", "top5", "max_label_share"):
+                    values = np.array([x[key] for x in runs])
+                    row[key] = float(values.mean())
+                    row[f"{key}_std"] = float(values.std())
+                table[h] = row
+            if table:
+                table["mean"] = {
+                    key: float(np.mean([table[h][key] for h in table]))
+                    for key in ("top1", "top5", "max_label_share", "top1_std")
+                }
+            out[variant][calibration] = table
+    return out
+
+
+def markdown(summary: dict, name: str) -> str:
+    lines = [f"# Cross-data-set zero-shot benchmark: recipe `{name}`", ""]
+    for variant, title in (("kept", "all classes of the held-out set"), ("new_words", "new words only")):
+        lines += [f"## {title} (`{variant}`)", ""]
+        lines += ["| calibration | held-out set | classes | samples | seeds | top-1 (class mean) | top-5 | "
+                  "most frequent label's share |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for calibration, table in summary[variant].items():
+            for h, row in table.items():
+                if h == "mean":
+                    lines.append(
+                        f"| {calibration} | **mean** | | | | **{row['top1']:.3f}** (seed sd "
+                        f"{row['top1_std']:.3f}) | {row['top5']:.3f} | {row['max_label_share']:.2f} |"
+                    )
+                    continue
+                lines.append(
+                    f"| {calibration} | {h} | {row['classes']} | {row['samples']} | {row['seeds']} | "
+                    f"{row['top1']:.3f} ± {row['top1_std']:.3f} | {row['top5']:.3f} | "
+                    f"{row['max_label_share']:.2f} |"
+                )
+        lines.append("")
+    return "\n".join(lines)
