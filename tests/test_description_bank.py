@@ -249,7 +249,7 @@ def test_a_malformed_bank_file_is_refused(tmp_path: Path) -> None:
         db.DescriptionBank.from_file(tmp_path / "absent.json")
 
 
-_SIDE = re.compile(r"\b(left|right)\b", re.IGNORECASE)
+_SIDE = re.compile(r"\b(left|right)(?:wards?)?\b", re.IGNORECASE)  # "leftward" names a side too
 
 
 def _sides(text: str) -> set[str]:
