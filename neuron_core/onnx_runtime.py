@@ -30,14 +30,16 @@ import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from neuron_core.errors import BackendError, ModelError, one_line
-from neuron_core.model import NeuronModel
-from neuron_core.shift_gcn import present_persons
+
+if TYPE_CHECKING:  # torch is imported only to export: running a cached graph needs ONNX Runtime alone
+    import torch
+
+    from neuron_core.model import NeuronModel
 
 log = logging.getLogger(__name__)
 
@@ -49,27 +51,33 @@ KEEP_GRAPHS = 8  # cached graphs kept (most recently used first); each is a few 
 OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
 
 
-class SkeletonEmbedding(nn.Module):
+def skeleton_embedding(model: NeuronModel) -> torch.nn.Module:
     """``NeuronModel.forward`` without data-dependent branches: (N, 3, T, V, M) -> (N, 6, text_dim).
 
     Every person slot is computed (in eval mode each row is independent of the others) and the feature
     maps are averaged over the present slots with a mask; a sample with no present person uses its
     first slot, as :func:`neuron_core.shift_gcn.present_persons` says.
     """
+    import torch
 
-    def __init__(self, model: NeuronModel) -> None:
-        super().__init__()
-        self.backbone = model.backbone
-        self.head = model.head
+    from neuron_core.shift_gcn import present_persons
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c, t, v, m = x.shape
-        rows = x.permute(0, 4, 2, 3, 1).reshape(n * m, t, v, c)
-        weight = present_persons(x).to(x.dtype)  # (N, M)
-        f = self.backbone.person_features(rows)
-        f = f.reshape(n, m, *f.shape[1:])
-        f = (f * weight.reshape(n, m, 1, 1, 1)).sum(dim=1) / weight.sum(dim=1).reshape(n, 1, 1, 1)
-        return self.head(f.permute(0, 3, 1, 2))
+    class SkeletonEmbedding(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone = model.backbone
+            self.head = model.head
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            n, c, t, v, m = x.shape
+            rows = x.permute(0, 4, 2, 3, 1).reshape(n * m, t, v, c)
+            weight = present_persons(x).to(x.dtype)  # (N, M)
+            f = self.backbone.person_features(rows)
+            f = f.reshape(n, m, *f.shape[1:])
+            f = (f * weight.reshape(n, m, 1, 1, 1)).sum(dim=1) / weight.sum(dim=1).reshape(n, 1, 1, 1)
+            return self.head(f.permute(0, 3, 1, 2))
+
+    return SkeletonEmbedding().eval()
 
 
 def export_onnx(model: NeuronModel, path: str | os.PathLike[str]) -> Path:
@@ -78,9 +86,11 @@ def export_onnx(model: NeuronModel, path: str | os.PathLike[str]) -> Path:
     The file is written to a temporary name and renamed, so a crash or a concurrent export never
     leaves a half-written graph. BackendError (one line) when the exporter fails.
     """
+    import torch
+
     path = Path(path)
     cfg = model.config
-    module = SkeletonEmbedding(copy.deepcopy(model).cpu().eval()).eval()
+    module = skeleton_embedding(copy.deepcopy(model).cpu().eval())
     # Example sizes of 2: torch.export specialises axes whose example size is 0 or 1.
     example = torch.randn(2, cfg.in_channels, cfg.window, cfg.num_joints, max(2, cfg.persons))
     batch = torch.export.Dim("batch", min=1)
@@ -148,6 +158,8 @@ def default_cache_dir() -> Path:
 
 def model_digest(model: NeuronModel) -> str:
     """A short hash of the config and every weight: what the exported graph depends on."""
+    import torch
+
     digest = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
     for name, tensor in model.state_dict().items():
         value = tensor.detach().cpu().contiguous()
@@ -196,6 +208,35 @@ def _import_ort():
     return ort
 
 
+def session_options(threads: int, optimization: str = "all", spinning: bool = False) -> Any:
+    """ONNX Runtime options for one sequential session: ``threads`` intra-op threads, the graph
+    optimisation level (one of OPTIMIZATION_LEVELS), and idle threads spinning or not."""
+    ort = _import_ort()
+    if optimization not in OPTIMIZATION_LEVELS:
+        levels = ", ".join(OPTIMIZATION_LEVELS)
+        raise BackendError(f"unknown graph optimisation {optimization!r}: use {levels}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, int(threads))
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[optimization]
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    return options
+
+
+def cpu_session(path: str | os.PathLike[str], threads: int, optimization: str = "all") -> Any:
+    """An ONNX Runtime session of ``path`` on the CPU provider (no spinning: it shares the cores)."""
+    ort = _import_ort()
+    options = session_options(threads, optimization)
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 def _cuda_index(device: str) -> int | None:
     """None for the CPU, the GPU index for ``cuda`` / ``cuda:N``."""
     text = device.strip().lower()
@@ -227,23 +268,14 @@ class OnnxEmbedder:
     ) -> None:
         ort = _import_ort()
         self.path = Path(path)
-        if optimization not in OPTIMIZATION_LEVELS:
-            levels = ", ".join(OPTIMIZATION_LEVELS)
-            raise BackendError(f"unknown graph optimisation {optimization!r}: use {levels}")
         gpu = _cuda_index(device)
-        self.threads = int(threads) if threads else torch.get_num_threads()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = {
-            "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-        }[optimization]
-        options.log_severity_level = 3
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+        if threads:
+            self.threads = int(threads)
+        else:
+            import torch
+
+            self.threads = torch.get_num_threads()
+        options = session_options(self.threads, optimization, spinning)
         providers: list = ["CPUExecutionProvider"]
         if gpu is not None:
             if "CUDAExecutionProvider" not in ort.get_available_providers():

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 MINILM_NAME = "minilm-l6-v2"
 OPENCLIP_PREFIX = "openclip"
 HASH_PREFIX = "hash-"
+MINILM_RUNTIMES = ("auto", "onnx", "torch")
 
 
 @runtime_checkable
@@ -331,18 +332,32 @@ def get_text_encoder(
     device: str = "cpu",
     weights: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    runtime: str = "auto",
 ) -> TextEncoder:
     """Build an encoder from its name, as checkpoints record it.
 
     ``"minilm-l6-v2"`` (or ``"minilm"``); ``"openclip:<model>"`` or ``"openclip:<model>:<pretrained>"``
     (pretrained tag defaults to ``openai``), with ``weights`` a local file; ``"hash-<dim>"`` for the
     test stand-in. With ``cache_dir`` the encoder is wrapped in a CachedTextEncoder.
+
+    ``runtime`` applies to MiniLM: "onnx" runs it on ONNX Runtime (CPU; several times faster to start
+    and to encode, no torch), "torch" on sentence-transformers (any device), "auto" takes ONNX
+    Runtime on the CPU and falls back to sentence-transformers, with a logged reason, if the export
+    or the session fails.
     """
     encoder: TextEncoder
+    if runtime not in MINILM_RUNTIMES:
+        raise TextEncoderError(f"unknown text encoder runtime {runtime!r}: use {', '.join(MINILM_RUNTIMES)}")
     if spec in (MINILM_NAME, "minilm"):
         if weights is not None:
             raise TextEncoderError(f"{MINILM_NAME} ships its own weights; do not pass a weights file")
-        encoder = MiniLMEncoder(device=device)
+        if runtime == "torch" or (runtime == "auto" and device != "cpu"):
+            encoder = MiniLMEncoder(device=device)
+        else:
+            from neuron_core.text_onnx import OnnxMiniLMEncoder
+
+            fallback = MiniLMEncoder(device=device) if runtime == "auto" else None
+            encoder = OnnxMiniLMEncoder(fallback=fallback)
     elif spec.startswith(HASH_PREFIX) and spec[len(HASH_PREFIX) :].isdigit():
         encoder = HashingEncoder(int(spec[len(HASH_PREFIX) :]))
     elif spec.startswith(OPENCLIP_PREFIX + ":"):

@@ -140,7 +140,7 @@ def test_cache_is_keyed_by_encoder_and_heals_damaged_files(tmp_path: Path) -> No
 
 
 def test_get_text_encoder_specs(tmp_path: Path) -> None:
-    assert isinstance(get_text_encoder("minilm-l6-v2"), MiniLMEncoder)  # lazy: nothing loaded yet
+    assert isinstance(get_text_encoder("minilm-l6-v2", runtime="torch"), MiniLMEncoder)  # lazy
     enc = get_text_encoder("hash-32", cache_dir=tmp_path)
     assert isinstance(enc, CachedTextEncoder) and enc.dim == 32 and enc.name == "hash-32"
     assert isinstance(enc, TextEncoder)
