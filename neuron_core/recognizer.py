@@ -25,6 +25,7 @@ from neuron_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_chec
 from neuron_core.errors import BackendError, ModelError, NeuronCoreError, TextEncoderError, one_line
 from neuron_core.examples import EXAMPLE_BASELINE, EXAMPLE_WEIGHT, combine, example_prototype, fused_cosines
 from neuron_core.labels import MAX_LABELS, LabelSet, label_key, normalize_label
+from neuron_core.laterality import resolve_sides
 from neuron_core.model import NeuronModel, class_logits, class_prototypes, fuse
 from neuron_core.prompts import DEFAULT_K, Descriptions, encode_classes
 from neuron_core.text_encoders import TextEncoder, get_text_encoder
@@ -240,6 +241,11 @@ class ZeroShotRecognizer:
             self._examples[key] = (proto, len(emb))
         return len(emb)
 
+    def clear_examples(self) -> None:
+        """Forget every label's examples: scoring is by names alone again."""
+        with self._lock:
+            self._examples.clear()
+
     def example_counts(self) -> dict[str, int]:
         """How many examples each active label has (0 for a label known by its name alone)."""
         with self._lock:
@@ -303,6 +309,7 @@ class ZeroShotRecognizer:
             protos, has = examples
             ex = fused_cosines(emb.float().cpu().numpy(), protos) * scale
             fused = combine(fused, ex, has, self.example_weight, self.example_baseline * scale)
+        fused = resolve_sides(labels, self._as_batch(windows), fused)  # mirror pairs: side from skeleton
         return labels, torch.softmax(torch.from_numpy(np.asarray(fused, np.float32)), dim=1).numpy()
 
     def scores(self, windows: np.ndarray) -> np.ndarray:

@@ -6,11 +6,12 @@ person as "not there".
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
+from neuron_core.laterality import mirror_label
 from pose.layouts import NTU25_BONES, NTU25_LEFT_RIGHT, NUM_JOINTS
+
+__all__ = ["augment", "mirror", "mirror_label", "rotate", "scale_bones"]
 
 _MIRROR_PERM = np.arange(NUM_JOINTS)
 for _left, _right in NTU25_LEFT_RIGHT:
@@ -19,20 +20,6 @@ for _left, _right in NTU25_LEFT_RIGHT:
 # Bones on both sides of the body share one length factor: people are (nearly) symmetric.
 _BONE_KIND = np.array([min(child, int(_MIRROR_PERM[child])) for child, _ in NTU25_BONES])
 _KINDS, _BONE_KIND_INDEX = np.unique(_BONE_KIND, return_inverse=True)
-
-_SIDE = re.compile(r"\b(left|right)\b", re.IGNORECASE)
-
-
-def mirror_label(label: str) -> str:
-    """The label of the mirrored action: "wave right hand" -> "wave left hand"; others unchanged."""
-
-    def swap(match: re.Match[str]) -> str:
-        word = match.group(0)
-        other = "right" if word.lower() == "left" else "left"
-        return other.capitalize() if word[0].isupper() else other
-
-    return _SIDE.sub(swap, label)
-
 
 def mirror(x: np.ndarray) -> np.ndarray:
     """Reflect left/right: negate Kinect x and swap every left joint with its right twin."""

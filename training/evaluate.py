@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from neuron_core.examples import EXAMPLE_BASELINE, EXAMPLE_WEIGHT, combine, example_prototype, fused_cosines
+from neuron_core.laterality import resolve_sides
 from neuron_core.model import NeuronModel
 from pose.errors import SkeletonError
 from pose.normalize import normalize_window
@@ -211,11 +212,12 @@ def evaluate_folder(
     emb = run_sharded(model, torch.utils.data.TensorDataset(x, torch.zeros(len(x))), batch_size, d, "scoring")
     targets = np.array([labels.index(by_key[found[i].casefold()]) for i in keep])
     scale = model.logit_scale.item()
-    logits = fused(step_logits(emb, texts.get(mode), scale))
+    logits = fused(step_logits(emb, texts.get(mode), scale, model.config.calibration))
     counts = None
     if examples is not None:
         ex, has, counts = example_scores(model, emb, labels, examples, window, crop, batch_size, d)
         logits = combine(logits, ex * scale, has, EXAMPLE_WEIGHT, EXAMPLE_BASELINE * scale)
+    logits = resolve_sides(labels, x.numpy(), logits)  # mirror pairs: the side from the skeleton
     per_class = per_class_topk(logits, targets, labels)
     out = {
         "files": len(keep),
