@@ -32,7 +32,7 @@ import numpy as np
 from app.config import ConfigError, LiveConfig, split_labels
 from neuron_core.errors import NeuronCoreError
 from pose.errors import NeuronLiveError, SkeletonError, reading_npz
-from pose.estimator import RawPose, cache_dir, detection_settings
+from pose.estimator import RawPose, cache_dir, default_candidates, detection_settings
 from pose.skeleton import write_npz
 from pose.sources import Frame, FrameSource, VideoSource
 
@@ -202,7 +202,7 @@ def detect_video(video: Path, config: LiveConfig, progress: bool = True) -> Dete
 
 def cached_detections(video: Path, config: LiveConfig, progress: bool = True) -> tuple[Detections, bool]:
     """The video's detections from the cache, else detected now and cached; and whether it was a hit."""
-    path = cache_file(video, detection_settings(config.max_persons))
+    path = cache_file(video, detection_settings(default_candidates(config.max_persons)))
     if path.exists():
         try:
             return Detections.load(path), True
@@ -299,6 +299,14 @@ def clip_summary(clip: Clip, shown: list[Shown]) -> dict:
     ranks = [s.rank for s in shown if s.rank is not None]
     n = max(len(shown), 1)
     top_label, top_count = counts.most_common(1)[0] if counts else (ABSENT, 0)
+    by_track: dict[int, list[Shown]] = defaultdict(list)
+    for s in shown:
+        if s.track_id is not None:
+            by_track[s.track_id].append(s)
+    tracks = {  # per person: how often the truth was shown
+        str(k): {"predictions": len(of), "top1": round(sum(s.label == clip.truth for s in of) / len(of), 4)}
+        for k, of in sorted(by_track.items())
+    }
     return {
         "file": clip.path.name,
         "truth": clip.truth,
@@ -311,7 +319,7 @@ def clip_summary(clip: Clip, shown: list[Shown]) -> dict:
         "mean_rank": round(float(np.mean(ranks)), 2) if ranks else None,
         "still": round(counts.get(STILL, 0) / n, 4),
         "absent": round(counts.get(ABSENT, 0) / n, 4),
-        "tracks": len({s.track_id for s in shown if s.track_id is not None}),
+        "tracks": tracks,
         "counts": dict(counts.most_common()),
     }
 
@@ -496,7 +504,7 @@ def evaluate(args: argparse.Namespace) -> dict:
             "still_threshold": config.still_threshold,
             "max_persons": config.max_persons,
             "backend": getattr(recognizer, "backend", config.backend),
-            "detector": detection_settings(config.max_persons),
+            "detector": detection_settings(default_candidates(config.max_persons)),
         },
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "timing": timing,

@@ -25,13 +25,30 @@ import numpy as np
 
 from pose.camera_space import DEFAULT_HFOV_DEG, CameraSpace
 from pose.errors import PoseError
-from pose.layouts import J, mediapipe_to_ntu25
+from pose.layouts import MP, J, mediapipe_to_ntu25
 from pose.sources import Frame
 
 log = logging.getLogger(__name__)
 
 # Two detections whose image joints are on average closer than this many torso lengths are one body.
 DUPLICATE_TORSOS = 0.5
+# Person choice in a crowd: MediaPipe is asked for CANDIDATES_PER_PERSON times as many people as are
+# tracked (at least MIN_CANDIDATES), and the most prominent are kept (see ``prominence``). A landmark
+# counts as seen from VISIBLE; being at the picture's edge costs up to OFF_CENTRE_PENALTY of the
+# prominence; a person whose hips move MOVING_TORSOS_PER_S torso lengths a second or more counts
+# (1 + MOVING_BONUS) times; one already reported SELECTED_BONUS times, so two similar people do not
+# swap places on every frame. Smoothing weights of the newest velocity and prominence: *_EMA.
+CANDIDATES_PER_PERSON = 2
+MIN_CANDIDATES = 4
+VISIBLE = 0.5
+OFF_CENTRE_PENALTY = 0.5
+MOVING_TORSOS_PER_S = 1.0
+MOVING_BONUS = 0.5
+SELECTED_BONUS = 1.5
+VELOCITY_EMA = 0.5
+PROMINENCE_EMA = 0.3
+# A track's position is extrapolated from its velocity for at most this long.
+MAX_PREDICT_S = 0.3
 
 # protobuf 4 warns, from inside mediapipe 0.10.14's result conversion, about an API mediapipe still
 # calls; it is not ours to fix and says nothing to a user.
@@ -55,12 +72,17 @@ def _mediapipe_version() -> str:
         return "absent"
 
 
-def detection_settings(max_persons: int, backend: str = "auto", min_confidence: float = 0.5) -> dict:
+def default_candidates(max_persons: int) -> int:
+    """How many persons MediaPipe is asked for when ``max_persons`` are tracked."""
+    return max(MIN_CANDIDATES, CANDIDATES_PER_PERSON * max_persons)
+
+
+def detection_settings(num_poses: int, backend: str = "auto", min_confidence: float = 0.5) -> dict:
     """Everything that decides what the detector reports for a given frame, for keying caches of
-    detections: the settings of :class:`PoseEstimator` with these arguments, and MediaPipe's version."""
+    detections: the detector settings of :class:`PoseEstimator`, and MediaPipe's version."""
     return {
         "backend": backend,
-        "num_poses": max_persons,
+        "num_poses": num_poses,
         "min_confidence": min_confidence,
         "mediapipe": _mediapipe_version(),
     }
@@ -284,20 +306,60 @@ def _without_duplicates(persons: list[PersonPose], scale: np.ndarray) -> list[Pe
     return kept
 
 
+def prominence(image: np.ndarray, aspect: float) -> float:
+    """How much one detected person (MediaPipe image landmarks (33, 4): x, y, z, visibility) looks
+    like the one a user means, before motion counts: large (torso length in units of image height),
+    fully visible (share of landmarks seen and inside the picture) and central (horizontally).
+
+    MediaPipe's detector ranks people by its own confidence, so in a crowd it may report two small
+    people far behind the ones in front; this is what ranks them instead.
+    """
+    xy = image[:, :2].astype(np.float64)
+    inside = (xy >= 0.0).all(axis=1) & (xy <= 1.0).all(axis=1)
+    complete = float(np.mean(inside & (image[:, 3] >= VISIBLE)))
+    hips = xy[[MP["left_hip"], MP["right_hip"]]].mean(0)
+    shoulders = xy[[MP["left_shoulder"], MP["right_shoulder"]]].mean(0)
+    torso = float(np.hypot((shoulders[0] - hips[0]) * aspect, shoulders[1] - hips[1]))
+    off_centre = min(abs(float(hips[0]) - 0.5) * 2.0, 1.0)
+    return torso * complete * (1.0 - OFF_CENTRE_PENALTY * off_centre)
+
+
+@dataclass
+class _Track:
+    """One tracked person in image space: hip centre and its velocity (units of image height, per
+    second), when last seen, smoothed prominence, and whether it is among the persons reported."""
+
+    hips: np.ndarray
+    seen: float
+    velocity: np.ndarray | None = None  # unknown until seen twice
+    prominence: float = 0.0
+    speed: float = 0.0  # hip speed in torso lengths per second, smoothed
+    selected: bool = False
+
+    def predicted(self, t: float) -> np.ndarray:
+        """Where the hips should be at ``t``, moving on as they did (for at most MAX_PREDICT_S)."""
+        if self.velocity is None:
+            return self.hips
+        return self.hips + self.velocity * min(t - self.seen, MAX_PREDICT_S)
+
+
 class _Tracker:
-    """Stable ids by greedy nearest matching of image-space hip centres between frames.
+    """Stable ids by greedy nearest matching of image-space hip centres, each track's predicted from
+    its velocity, and the choice of the most prominent tracks.
 
     A distance is measured in torso lengths of the detected person (hip centre to shoulder centre
     in the image, x scaled by the aspect ratio), so the threshold means the same near the camera
     and far from it. It has to be tight: when two persons overlap (a hug), MediaPipe may report one
-    of them in one frame and the other in the next, and those must not share an id. A track unseen
-    for ``timeout`` seconds is forgotten; a person who reappears later gets a new id.
+    of them in one frame and the other in the next, and those must not share an id. Matching to
+    where each track is heading, not where it was, keeps two people who cross apart: at the
+    crossing each is nearer the other's last position than its own. A track unseen for ``timeout``
+    seconds is forgotten; a person who reappears later gets a new id.
     """
 
     def __init__(self, max_distance: float, timeout: float) -> None:
         self.max_distance = max_distance
         self.timeout = timeout
-        self._tracks: dict[int, tuple[np.ndarray, float]] = {}  # id -> (hip centre, last seen)
+        self._tracks: dict[int, _Track] = {}
         self._next_id = 1
 
     @property
@@ -306,14 +368,14 @@ class _Tracker:
 
     def assign(self, image_xy: list[np.ndarray], scale: np.ndarray, t: float) -> list[int]:
         """Ids for persons given by their NTU-25 image joints (25, 2); ``scale`` = (width / height, 1)."""
-        if any(seen > t for _, seen in self._tracks.values()):  # the clock went back: a new recording
+        if any(track.seen > t for track in self._tracks.values()):  # the clock went back: a new recording
             self._tracks.clear()
-        self._tracks = {k: v for k, v in self._tracks.items() if t - v[1] <= self.timeout}
+        self._tracks = {k: v for k, v in self._tracks.items() if t - v.seen <= self.timeout}
         measured = [_hips_and_torso(xy, scale) for xy in image_xy]
         pairs = sorted(
-            (float(np.linalg.norm(hips - centre)) / torso, i, k)
+            (float(np.linalg.norm(hips - track.predicted(t))) / torso, i, k)
             for i, (hips, torso) in enumerate(measured)
-            for k, (centre, _) in self._tracks.items()
+            for k, track in self._tracks.items()
         )
         ids: list[int | None] = [None] * len(measured)
         taken: set[int] = set()
@@ -323,12 +385,44 @@ class _Tracker:
             if ids[i] is None and k not in taken:
                 ids[i] = k
                 taken.add(k)
-        for i, (hips, _) in enumerate(measured):
+        for i, (hips, torso) in enumerate(measured):
             if ids[i] is None:
                 ids[i] = self._next_id
                 self._next_id += 1
-            self._tracks[ids[i]] = (hips, t)
+                self._tracks[ids[i]] = _Track(hips, t)
+                continue
+            track = self._tracks[ids[i]]
+            dt = t - track.seen
+            if dt > 0:
+                velocity = (hips - track.hips) / dt
+                speed = float(np.linalg.norm(velocity)) / torso
+                if track.velocity is None:
+                    track.velocity, track.speed = velocity, speed
+                else:
+                    track.velocity = (1 - VELOCITY_EMA) * track.velocity + VELOCITY_EMA * velocity
+                    track.speed = (1 - VELOCITY_EMA) * track.speed + VELOCITY_EMA * speed
+            track.hips, track.seen = hips, t
         return [int(k) for k in ids]
+
+    def select(self, ids: list[int], prominences: list[float], count: int) -> set[int]:
+        """The ``count`` tracks among ``ids`` (seen now) to report: highest smoothed prominence,
+        raised for a moving person and for one already reported (so the choice does not flicker)."""
+        for k, p in zip(ids, prominences, strict=True):
+            track = self._tracks[k]
+            track.prominence = p if track.prominence == 0.0 else (
+                (1 - PROMINENCE_EMA) * track.prominence + PROMINENCE_EMA * p
+            )  # fmt: skip
+
+        def rank(k: int) -> float:
+            track = self._tracks[k]
+            moving = 1.0 + MOVING_BONUS * min(track.speed / MOVING_TORSOS_PER_S, 1.0)
+            return track.prominence * moving * (SELECTED_BONUS if track.selected else 1.0)
+
+        chosen = set(sorted(ids, key=rank, reverse=True)[:count])
+        for k, track in self._tracks.items():
+            if k in ids:
+                track.selected = k in chosen
+        return chosen
 
 
 class PoseEstimator:
@@ -343,6 +437,8 @@ class PoseEstimator:
     landmarks, with a pinhole camera of horizontal field of view ``hfov_deg`` (see
     :mod:`pose.camera_space`); without it every person stands at the origin. ``detector`` replaces
     MediaPipe by another :class:`Detector` (recorded detections), everything after it unchanged.
+    ``candidates`` is how many persons MediaPipe looks for (default: ``default_candidates``); of
+    those, the ``max_persons`` most prominent are tracked and reported (see :func:`prominence`).
     """
 
     def __init__(
@@ -357,6 +453,7 @@ class PoseEstimator:
         camera_space: bool = True,
         hfov_deg: float = DEFAULT_HFOV_DEG,
         detector: Detector | None = None,
+        candidates: int | None = None,
     ) -> None:
         if max_persons < 1:
             raise PoseError(f"max_persons must be at least 1, got {max_persons}")
@@ -364,8 +461,11 @@ class PoseEstimator:
             raise PoseError(f"unknown pose backend {backend!r} (expected auto, tasks or legacy)")
         self.max_persons = max_persons
         self._camera = CameraSpace(hfov_deg, smoother=_OneEuro if smooth else None) if camera_space else None
-        self.detector_settings = detection_settings(max_persons, backend, min_confidence)
-        self._backend = detector or self._create(backend, max_persons, min_confidence, bundle_dir, smooth)
+        self.candidates = candidates or default_candidates(max_persons)
+        if self.candidates < max_persons:
+            raise PoseError(f"candidates ({self.candidates}) must be at least max_persons ({max_persons})")
+        self.detector_settings = detection_settings(self.candidates, backend, min_confidence)
+        self._backend = detector or self._create(backend, self.candidates, min_confidence, bundle_dir, smooth)
         self._tracker = _Tracker(track_distance, track_timeout)
         self._smooth = smooth and self._backend.name == "tasks"
         self._filters: dict[int, _OneEuro] = {}
@@ -412,32 +512,40 @@ class PoseEstimator:
             return []
 
     def process(self, frame: Frame) -> PoseResult:
-        """Detect, map to NTU-25 and track the persons in one frame (at most ``max_persons``)."""
+        """Detect, map to NTU-25 and track the persons in one frame; report the ``max_persons``
+        most prominent of them."""
         start = time.perf_counter()
         result = PoseResult(frame.index, frame.t_capture, t_media=frame.t_media)
         raw = self.detect(frame)
+        aspect = frame.image.shape[1] / max(frame.image.shape[0], 1) if frame.image.ndim == 3 else 1.0
         found: list[PersonPose] = []
-        landmarks: dict[int, RawPose] = {}  # by id() of the person: tracking drops and reorders them
-        for world, img in raw[: self.max_persons]:
+        # By id() of the person (tracking drops and reorders them): raw landmarks and prominence.
+        landmarks: dict[int, tuple[RawPose, float]] = {}
+        for world, img in raw:
             if not (np.isfinite(world).all() and np.isfinite(img).all()):
                 log.warning("frame %d: MediaPipe returned non-finite landmarks; person skipped", frame.index)
                 continue
             visibility = float(np.clip(img[:, 3].mean(), 0.0, 1.0))
             image_xy = mediapipe_to_ntu25(img[:, :2], world=False)
             found.append(PersonPose(0, mediapipe_to_ntu25(world), image_xy, visibility))
-            landmarks[id(found[-1])] = (world, img)
-        result.persons = self._track(found, frame.image.shape, result.t)
+            landmarks[id(found[-1])] = ((world, img), prominence(img, aspect))
+        prominences = {id(p): landmarks[id(p)][1] for p in found}
+        result.persons = self._track(found, prominences, frame.image.shape, result.t)
         if self._camera is not None and result.persons:
             height, width = frame.image.shape[:2]
-            self._camera.keep(self._tracker.live_ids)
+            self._camera.keep({p.track_id for p in result.persons})
             for person in result.persons:
-                root = self._camera.root(person.track_id, *landmarks[id(person)], width, height, result.t)
+                world, img = landmarks[id(person)][0]
+                root = self._camera.root(person.track_id, world, img, width, height, result.t)
                 person.joints = person.joints + root
         result.pose_ms = (time.perf_counter() - start) * 1000.0
         return result
 
-    def _track(self, persons: list[PersonPose], shape: tuple[int, ...], t: float) -> list[PersonPose]:
-        """Drop duplicates, give each person its track id and, where enabled, smooth its joints."""
+    def _track(
+        self, persons: list[PersonPose], prominences: dict[int, float], shape: tuple[int, ...], t: float
+    ) -> list[PersonPose]:
+        """Drop duplicates, give every person a track id, keep the ``max_persons`` most prominent
+        and, where enabled, smooth their joints. ``prominences`` is keyed by id() of the person."""
         if not persons:  # nothing to match (the tracker ages its tracks at the next sighting)
             return persons
         scale = np.array([shape[1] / max(shape[0], 1), 1.0], np.float32)
@@ -445,9 +553,10 @@ class PoseEstimator:
         ids = self._tracker.assign([p.image_xy for p in persons], scale, t)
         for person, track_id in zip(persons, ids, strict=True):
             person.track_id = track_id
+        chosen = self._tracker.select(ids, [prominences[id(p)] for p in persons], self.max_persons)
+        persons = sorted((p for p in persons if p.track_id in chosen), key=lambda p: p.track_id)
         if self._smooth:
-            live = self._tracker.live_ids
-            self._filters = {k: f for k, f in self._filters.items() if k in live}
+            self._filters = {k: f for k, f in self._filters.items() if k in chosen}
             for person in persons:
                 person.joints = self._filters.setdefault(person.track_id, _OneEuro())(person.joints, t)
         return persons

@@ -17,7 +17,7 @@ from pose.estimator import PoseEstimator, PoseResult, pose_landmarker_bundle
 from pose.layouts import NTU25_BONES, J
 from pose.sources import Frame, VideoSource
 from pose.window import SlidingWindow
-from tests.conftest import shared_path
+from tests.conftest import FakeBackend, fake_pose, shared_path
 
 NTU_CLIP = ("media", "mmaction2_ntu_sample.avi")
 
@@ -159,40 +159,6 @@ def test_falls_back_to_legacy_when_tasks_fails(monkeypatch, caplog, tmp_path: Pa
     assert "disk full" in caplog.text
     with pytest.raises(PoseError, match="disk full"):
         PoseEstimator(backend="tasks")
-
-
-class FakeBackend:
-    """Stands in for MediaPipe: returns the poses it is given, or raises."""
-
-    name = "fake"
-
-    def __init__(self) -> None:
-        self.poses: list = []
-        self.error: Exception | None = None
-        self.stamps: list[int] = []
-
-    def detect(self, rgb: np.ndarray, timestamp_ms: int):
-        self.stamps.append(timestamp_ms)
-        if self.error:
-            raise self.error
-        return self.poses
-
-    def close(self) -> None:
-        pass
-
-
-def fake_pose(x: float, y: float = 0.6, size: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
-    """A standing body in MediaPipe-33 layout, hips at image (x, y), torso ``size`` tall."""
-    rng = np.random.default_rng(int(x * 1000))
-    world = rng.normal(0, 0.2, (33, 3)).astype(np.float32)
-    image = np.zeros((33, 4), np.float32)
-    image[:, 0] = x + rng.uniform(-0.05, 0.05, 33)
-    image[:, 1] = y - size  # the upper body at the shoulders' height
-    image[[23, 24, 25, 26, 27, 28, 29, 30, 31, 32], 1] = y  # hips and legs
-    image[23, 0], image[24, 0] = x + 0.02, x - 0.02
-    image[11, 0], image[12, 0] = x + 0.03, x - 0.03
-    image[:, 3] = 0.9
-    return world, image
 
 
 @pytest.fixture

@@ -1,0 +1,92 @@
+"""Choosing the people a user means in a crowd, and keeping their ids when people cross."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import pose.estimator as estimator_module
+from pose.estimator import PoseEstimator, default_candidates, prominence
+from pose.layouts import J
+from pose.sources import Frame
+from tests.conftest import FakeBackend, fake_pose
+
+BLANK = np.zeros((100, 100, 3), np.uint8)
+
+
+def cut_off(pose: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The same body, half of it beyond the picture's right edge and unseen."""
+    world, image = pose
+    image = image.copy()
+    half = image[:, 0] > np.median(image[:, 0])
+    image[half, 0] += 0.1
+    image[half, 3] = 0.1
+    return world, image
+
+
+def hips_x(person) -> float:
+    return round(float(person.image_xy[J["spine_base"], 0]), 2)
+
+
+def test_asks_mediapipe_for_more_people_than_it_tracks() -> None:
+    backend = FakeBackend()
+    est = PoseEstimator(max_persons=2, detector=backend)
+    assert est.candidates == default_candidates(2) > 2
+    assert est.detector_settings["num_poses"] == est.candidates
+
+
+def test_prominence_prefers_large_whole_central_bodies() -> None:
+    near = prominence(fake_pose(0.5, 0.8, 0.3)[1], 1.0)
+    assert near > prominence(fake_pose(0.5, 0.4, 0.08)[1], 1.0)  # small: far away
+    assert near > prominence(cut_off(fake_pose(0.9, 0.8, 0.3))[1], 1.0)  # half out of the picture
+    assert near > prominence(fake_pose(0.05, 0.8, 0.3)[1], 1.0)  # at the edge
+
+
+def test_the_prominent_people_are_picked_and_keep_their_ids() -> None:
+    """MediaPipe lists two small background people first (its own ranking): the person in front and
+    the one walking past are the ones tracked, frame after frame, under the same ids."""
+    backend = FakeBackend()
+    est = PoseEstimator(max_persons=2, detector=backend, camera_space=False)
+    seen: list[list[tuple[float, int]]] = []
+    for k in range(30):
+        t = k / 30.0
+        walker_x = 0.15 + 0.25 * t  # walks at a quarter of the picture a second
+        backend.poses = [
+            fake_pose(0.2, 0.35, 0.06),  # far behind, left
+            fake_pose(0.8, 0.35, 0.06),  # far behind, right
+            cut_off(fake_pose(0.93, 0.85, 0.3)),  # close, but mostly out of the picture
+            fake_pose(0.55, 0.85, 0.3),  # in front, central
+            fake_pose(walker_x, 0.7, 0.18),  # walking past
+        ]
+        persons = est.process(Frame(BLANK, k, t, t)).persons
+        seen.append(sorted((hips_x(p), p.track_id) for p in persons))
+    for k, frame in enumerate(seen):
+        walker_x = 0.15 + 0.25 * k / 30.0
+        assert np.allclose([x for x, _ in frame], [walker_x, 0.55], atol=0.011), f"frame {k}: {frame}"
+    ids = {track_id for frame in seen for _, track_id in frame}
+    assert len(ids) == 2, f"ids changed: {seen}"
+
+
+def crossing_tracks(est: PoseEstimator, backend: FakeBackend) -> list[list[float]]:
+    """Two people pass each other (10 frames a second, 0.6 picture widths a second), the near one
+    left to right, the far one right to left: each track's hip positions, in order."""
+    tracks: dict[int, list[float]] = {}
+    for k in range(8):
+        t = k / 10.0
+        backend.poses = [fake_pose(0.29 + 0.06 * k, 0.70, 0.25), fake_pose(0.71 - 0.06 * k, 0.65, 0.15)]
+        for person in est.process(Frame(BLANK, k, t, t)).persons:
+            tracks.setdefault(person.track_id, []).append(hips_x(person))
+    return sorted(tracks.values())
+
+
+def test_ids_follow_two_people_who_cross(monkeypatch) -> None:
+    """At the crossing each is nearer the other's last position than its own: matching to where
+    each track is heading keeps the ids right; matching to where it was swaps them."""
+    backend = FakeBackend()
+    near = [round(0.29 + 0.06 * k, 2) for k in range(8)]
+    far = [round(0.71 - 0.06 * k, 2) for k in range(8)]
+    tracks = crossing_tracks(PoseEstimator(max_persons=2, detector=backend, camera_space=False), backend)
+    assert tracks == sorted([near, far]), tracks
+    monkeypatch.setattr(estimator_module, "MAX_PREDICT_S", 0.0)  # no prediction: the old tracker
+    backend = FakeBackend()
+    tracks = crossing_tracks(PoseEstimator(max_persons=2, detector=backend, camera_space=False), backend)
+    assert tracks != sorted([near, far])
