@@ -71,18 +71,28 @@ def test_benchmark_runs_end_to_end_in_tiny_mode(tmp_path) -> None:
     out = json.loads((tmp_path / "bench" / "benchmark.json").read_text())
     assert {f["holdout"] for f in out["folds"]} == {"utkinect", "cmu8"}
     for variant in ("kept", "new_words"):
-        for calibration, table in out["summary"][variant].items():
-            assert set(table) == {"utkinect", "cmu8", "mean"}, (variant, calibration)
+        scorings = set(out["summary"][variant])
+        assert {"names/none", "names/centre", "bank/none", "bank+names/centre"} <= scorings
+        for scoring, table in out["summary"][variant].items():
+            assert set(table) == {"utkinect", "cmu8", "mean"}, (variant, scoring)
             for row in table.values():
                 assert 0 <= row["top1"] <= row["top5"] <= 1 and 0 < row["max_label_share"] <= 1
     fold = out["folds"][0]
     # UTKinect's "walk" also names a CMU class ("walking"): kept, but not among the new words.
     utk = next(f for f in out["folds"] if f["holdout"] == "utkinect")
     assert utk["in_training"]["walk"] is True and utk["in_training"]["push"] is False
-    assert fold["scores"]["kept"]["none"]["classes"] > fold["scores"]["new_words"]["none"]["classes"]
+    kept, new = fold["scores"]["kept"]["names/none"], fold["scores"]["new_words"]["names/none"]
+    assert kept["classes"] > new["classes"]
+    assert "walk" in utk["bank_knows"]
     md = (tmp_path / "bench" / "benchmark.md").read_text()
     assert "new words only" in md and "most frequent label's share" in md
     # Resumable: a second run re-uses every fold's result instead of training again.
     stamp = (tmp_path / "bench" / "seed0" / "cmu8" / "result.json").stat().st_mtime_ns
     assert main(args) == 0
     assert (tmp_path / "bench" / "seed0" / "cmu8" / "result.json").stat().st_mtime_ns == stamp
+    # --rescore scores the saved embeddings again (no training) and gives the same figures.
+    before = json.loads((tmp_path / "bench" / "seed0" / "cmu8" / "result.json").read_text())["scores"]
+    assert main([*args, "--rescore"]) == 0
+    after = json.loads((tmp_path / "bench" / "seed0" / "cmu8" / "result.json").read_text())["scores"]
+    plain = before["kept"]["names/none"]["top1"]
+    assert after["kept"]["names/none"]["top1"] == pytest.approx(plain, abs=0.02)  # float16 embeddings

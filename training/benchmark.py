@@ -33,12 +33,15 @@ import torch
 from tqdm import tqdm
 
 from neuron_core.calibration import CALIBRATIONS
+from neuron_core.checkpoint import load_checkpoint
+from neuron_core.description_bank import load_bank
 from neuron_core.model import class_logits, fuse
+from neuron_core.prompts import encode_classes
 from neuron_core.text_encoders import TextEncoder, get_text_encoder
 from training import config as C
 from training.data import WindowDataset, load_source
 from training.distributed import Dist
-from training.engine import ClassTexts, embed
+from training.engine import embed
 from training.metrics import topk_correct
 
 log = logging.getLogger("training.benchmark")
@@ -119,25 +122,55 @@ def score(fused_logits: np.ndarray, targets: np.ndarray, n_classes: int) -> dict
 def score_fold(
     emb: torch.Tensor,
     labels: list[str],
-    class_emb: torch.Tensor,
+    texts: dict[str, torch.Tensor],
     classes: list[str],
     in_training: list[bool],
     scale: float,
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """variant -> calibration -> figures, for one fold's held-out embeddings."""
+    """variant -> scoring ("<texts>/<calibration>") -> figures, for one fold's held-out embeddings.
+
+    ``texts``: name -> (C, 6, K, D) class text embeddings (name prompts, description bank, ...).
+    """
     index = {c: i for i, c in enumerate(classes)}
     targets = np.array([index[lab] for lab in labels])
     new = [i for i, t in enumerate(in_training) if not t]
     out: dict[str, dict[str, dict[str, float]]] = {"kept": {}, "new_words": {}}
-    for calibration in CALIBRATIONS:
-        logits = fuse(class_logits(emb, class_emb, scale, calibration)).double().numpy()
-        out["kept"][calibration] = score(logits, targets, len(classes))
-        if len(new) >= 2:
-            rows = np.isin(targets, new)
-            remap = {c: j for j, c in enumerate(new)}
-            sub = fuse(class_logits(emb[rows], class_emb[new], scale, calibration)).double().numpy()
-            out["new_words"][calibration] = score(sub, np.array([remap[t] for t in targets[rows]]), len(new))
+    for text_name, class_emb in texts.items():
+        for calibration in CALIBRATIONS:
+            key = f"{text_name}/{calibration}"
+            logits = fuse(class_logits(emb, class_emb, scale, calibration)).double().numpy()
+            out["kept"][key] = score(logits, targets, len(classes))
+            if len(new) >= 2:
+                rows = np.isin(targets, new)
+                remap = {c: j for j, c in enumerate(new)}
+                sub = fuse(class_logits(emb[rows], class_emb[new], scale, calibration)).double().numpy()
+                out["new_words"][key] = score(sub, np.array([remap[t] for t in targets[rows]]), len(new))
     return out
+
+
+def class_texts(encoder: TextEncoder, classes: list[str], k: int) -> dict[str, torch.Tensor]:
+    """The text sources a held-out set is scored with: name prompts; the description bank where it
+    knows a name (name prompts otherwise); and both averaged."""
+    names = torch.from_numpy(encode_classes(encoder, classes, None, k))
+    bank = torch.from_numpy(encode_classes(encoder, classes, load_bank().descriptions(classes), k))
+    return {"names": names, "bank": bank, "bank+names": torch.cat([bank, names], dim=2)}
+
+
+def rescore(fold_dir: Path, cfg: C.TrainConfig) -> dict[str, object]:
+    """Score a finished fold again from its saved embeddings with the current scoring code (seconds)."""
+    result = json.loads((fold_dir / "result.json").read_text())
+    with np.load(fold_dir / "embeddings.npz", allow_pickle=False) as z:
+        emb = torch.from_numpy(z["emb"].astype(np.float32))
+        labels = [str(v) for v in z["labels"]]
+    model, _ = load_checkpoint(fold_dir / "neuron.pt")
+    encoder = get_text_encoder(cfg.text_encoder, cache_dir=Path(cfg.data.cache_dir) / "text")
+    classes = result["classes"]
+    in_training = [bool(result["in_training"][c]) for c in classes]
+    texts = class_texts(encoder, classes, cfg.prompts_per_granularity)
+    result["scores"] = score_fold(emb, labels, texts, classes, in_training, model.logit_scale.item())
+    result["bank_knows"] = [c for c in classes if load_bank().entry(c) is not None]
+    (fold_dir / "result.json").write_text(json.dumps(result, indent=2))
+    return result
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -170,7 +203,7 @@ def run_fold(recipe: C.TrainConfig, fold: Fold, out: Path, d: Dist) -> dict[str,
     ds = WindowDataset(held, np.arange(len(held)), np.zeros(len(held)), cfg.data.window, cfg.augment, False)
     emb = embed(model, ds, cfg.eval_batch_size, d, f"held-out {fold.holdout}")
     encoder = get_text_encoder(cfg.text_encoder, cache_dir=Path(cfg.data.cache_dir) / "text")
-    texts = ClassTexts.build(encoder, classes, None, cfg.prompts_per_granularity)
+    texts = class_texts(encoder, classes, cfg.prompts_per_granularity)
     training_labels = list(run.split.seen)
     in_training = names_in_training(classes, training_labels, encoder)
     np.savez_compressed(out / "embeddings.npz", emb=emb.half().numpy(), labels=np.array(labels),
@@ -183,14 +216,19 @@ def run_fold(recipe: C.TrainConfig, fold: Fold, out: Path, d: Dist) -> dict[str,
         "train_labels": len(training_labels),
         "classes": classes,
         "in_training": dict(zip(classes, in_training, strict=True)),
-        "scores": score_fold(emb, labels, texts.names, classes, in_training, model.logit_scale.item()),
+        "scores": score_fold(emb, labels, texts, classes, in_training, model.logit_scale.item()),
+        "bank_knows": [c for c in classes if load_bank().entry(c) is not None],
         "seconds": time.time() - t0,
     }
     (out / "result.json").write_text(json.dumps(result, indent=2))
     return result
 
 
-def run_benchmark(recipe: C.TrainConfig, folds: list[Fold], out: Path, d: Dist) -> dict[str, object]:
+def run_benchmark(
+    recipe: C.TrainConfig, folds: list[Fold], out: Path, d: Dist, rescore_done: bool = False
+) -> dict[str, object]:
+    """Every fold not yet done, then the summary over all of them. ``rescore_done``: folds already
+    done are scored again from their saved embeddings (after a change of the scoring side)."""
     out.mkdir(parents=True, exist_ok=True)
     C.save_yaml(recipe, out / "recipe.yaml")
     results = []
@@ -199,7 +237,7 @@ def run_benchmark(recipe: C.TrainConfig, folds: list[Fold], out: Path, d: Dist) 
         bar.set_postfix(fold=fold.name)
         path = out / fold.name / "result.json"
         if path.exists():
-            results.append(json.loads(path.read_text()))
+            results.append(rescore(path.parent, recipe) if rescore_done else json.loads(path.read_text()))
             continue
         results.append(run_fold(recipe, fold, out / fold.name, d))
     summary = summarise(results)
@@ -213,15 +251,16 @@ def run_benchmark(recipe: C.TrainConfig, folds: list[Fold], out: Path, d: Dist) 
 
 
 def summarise(results: list[dict]) -> dict[str, object]:
-    """variant -> calibration -> {holdout: mean/std over seeds, "mean": over held-out sets}."""
+    """variant -> scoring -> {holdout: mean/std over seeds, "mean": over held-out sets}."""
     out: dict[str, object] = {}
     holdouts = sorted({r["holdout"] for r in results})
     for variant in ("kept", "new_words"):
         out[variant] = {}
-        for calibration in CALIBRATIONS:
+        scorings = sorted({k for r in results for k in r["scores"][variant]}, key=_scoring_order)
+        for scoring in scorings:
             table: dict[str, dict[str, float]] = {}
             for h in holdouts:
-                runs = [r["scores"][variant].get(calibration) for r in results if r["holdout"] == h]
+                runs = [r["scores"][variant].get(scoring) for r in results if r["holdout"] == h]
                 runs = [x for x in runs if x]
                 if not runs:
                     continue
@@ -236,26 +275,34 @@ def summarise(results: list[dict]) -> dict[str, object]:
                     key: float(np.mean([table[h][key] for h in table]))
                     for key in ("top1", "top5", "max_label_share", "top1_std")
                 }
-            out[variant][calibration] = table
+            out[variant][scoring] = table
     return out
+
+
+def _scoring_order(key: str) -> tuple[int, str]:
+    """Name prompts uncalibrated first: the plain zero-shot figure."""
+    return (0 if key in ("none", "names/none") else 1, key)
 
 
 def markdown(summary: dict, name: str) -> str:
     lines = [f"# Cross-data-set zero-shot benchmark: recipe `{name}`", ""]
     for variant, title in (("kept", "all classes of the held-out set"), ("new_words", "new words only")):
         lines += [f"## {title} (`{variant}`)", ""]
-        lines += ["| calibration | held-out set | classes | samples | seeds | top-1 (class mean) | top-5 | "
-                  "most frequent label's share |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-        for calibration, table in summary[variant].items():
+        lines += [
+            "| texts / calibration | held-out set | classes | samples | seeds | top-1 (class mean) | top-5 "
+            "| most frequent label's share |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for scoring, table in summary[variant].items():
             for h, row in table.items():
                 if h == "mean":
                     lines.append(
-                        f"| {calibration} | **mean** | | | | **{row['top1']:.3f}** (seed sd "
+                        f"| {scoring} | **mean** | | | | **{row['top1']:.3f}** (seed sd "
                         f"{row['top1_std']:.3f}) | {row['top5']:.3f} | {row['max_label_share']:.2f} |"
                     )
                     continue
                 lines.append(
-                    f"| {calibration} | {h} | {row['classes']} | {row['samples']} | {row['seeds']} | "
+                    f"| {scoring} | {h} | {row['classes']} | {row['samples']} | {row['seeds']} | "
                     f"{row['top1']:.3f} ± {row['top1_std']:.3f} | {row['top5']:.3f} | "
                     f"{row['max_label_share']:.2f} |"
                 )

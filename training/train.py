@@ -382,6 +382,8 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--sets", default=",".join(C.SHARED_SETS),
                            help="the pool the folds train on, minus the held-out one (default: every set)")
             p.add_argument("--seeds", default="0,1,2", help="seeds, each a full pass over the folds")
+            p.add_argument("--rescore", action="store_true",
+                           help="score finished folds again from their saved embeddings (no training)")
         if name == "neuron":
             p.add_argument("--backbone", help="pre-trained backbone (default: <output_dir>/backbone.pt)")
         if name in ("neuron", "train"):
@@ -450,8 +452,8 @@ def _benchmark(args: argparse.Namespace) -> int:
     split = [v.strip() for v in args.holdout.split(",") if v.strip()]
     pool = [v.strip() for v in args.sets.split(",") if v.strip()]
     seeds = [int(v) for v in args.seeds.split(",") if v.strip()]
-    summary = run_benchmark(cfg, plan(split, pool, seeds), Path(cfg.output_dir), d)
-    print(json.dumps({v: summary[v]["none"].get("mean") for v in summary}, indent=2))
+    summary = run_benchmark(cfg, plan(split, pool, seeds), Path(cfg.output_dir), d, args.rescore)
+    print(json.dumps({v: {k: t.get("mean") for k, t in summary[v].items()} for v in summary}, indent=2))
     print(f"tables: {Path(cfg.output_dir) / 'benchmark.md'}, {Path(cfg.output_dir) / 'benchmark.json'}")
     return 0
 
