@@ -41,6 +41,9 @@ examples:
   neuron-live --headless --video clip.mp4 --fast --record out.jsonl
   neuron-live --headless --skeleton-file S001C001P001R001A023.npz --top-k 3
   neuron-live evaluate-videos --videos DIR [--truth labels.tsv]   score the live path on labelled videos
+  neuron-live --video clip.mp4 --output annotated.mp4             the video with skeletons and labels drawn
+  neuron-live --examples my_examples/                             labels taught by example clips (.npz)
+  neuron-live timeline out.jsonl -o scores.png                    a --record file's scores over time
 
 In the window: type an action name and press Enter to score it; select one and press Delete to drop
 it; Space pauses. The list is saved in the config folder ($NEURON_LIVE_CONFIG_DIR overrides it).
@@ -85,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the list saved by the window, else 10 everyday actions)",
     )
     act.add_argument("--labels-file", type=Path, metavar="FILE", help="one action name per line (# comments)")
+    act.add_argument(
+        "--examples",
+        type=Path,
+        metavar="DIR",
+        help="labelled interchange .npz clips (searched recursively) that teach their labels by example; "
+        "their labels are added to the list",
+    )
 
     model = parser.add_argument_group("model")
     model.add_argument(
@@ -105,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--headless", action="store_true", help="no window: one JSON line per prediction on stdout"
     )
     out.add_argument("--record", type=Path, metavar="FILE.jsonl", help="also append the JSON lines to a file")
+    out.add_argument(
+        "--output",
+        type=Path,
+        metavar="OUT.mp4",
+        help="write the camera or --video frames with skeletons, track ids and ranked labels drawn "
+        "(.mp4 or .avi; a video is then processed frame by frame, as with --fast)",
+    )
     out.add_argument("--top-k", type=int, metavar="K", help="labels per JSON line (default: 5)")
     out.add_argument("--rate", type=int, metavar="N", help="predict every N frames (default: 4)")
 
@@ -162,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.video_eval import main as evaluate_videos
 
         return evaluate_videos(argv[1:])
+    if argv[:1] == ["timeline"]:  # a --record file's scores over time, as a PNG
+        from app.timeline import main as timeline
+
+        return timeline(argv[1:])
     try:
         config = parse_config(argv)
     except ConfigError as exc:
@@ -182,15 +203,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(config: LiveConfig) -> int:
+    from app.label_store import apply_examples
     from app.records import JsonLinesSink
     from app.session import initial_labels, load_recognizer, open_input
+    from app.video_writer import prepare
 
     labels = initial_labels(config)
+    prepare(config)
     inp = open_input(config)
     try:
         if inp.banner:
             print(inp.banner, file=sys.stderr, flush=True)
         recognizer = load_recognizer(config, labels)
+        examples = apply_examples(recognizer, config.examples)
         record = JsonLinesSink.append_to(config.record, config.top_k) if config.record else None
     except BaseException:
         inp.source.close()
@@ -200,7 +225,7 @@ def _run(config: LiveConfig) -> int:
             return _run_headless(config, inp, recognizer, record)
         from app.gui import run_gui
 
-        return run_gui(config, inp, recognizer, record)
+        return run_gui(config, inp, recognizer, record, examples)
     finally:
         if record is not None:
             record.close()
@@ -211,10 +236,12 @@ def _run_headless(
 ) -> int:
     from app.records import JsonLinesSink
     from app.session import build_pipeline
+    from app.video_writer import attach
 
     stdout = JsonLinesSink(sys.stdout, config.top_k)
     sinks = [stdout] + ([record] if record is not None else [])
     pipeline = build_pipeline(config, inp, recognizer, sinks)
+    video = attach(config, inp, pipeline)
     stop = threading.Event()
     # Ctrl-C and kill end the run cleanly: every prediction made is written before exit.
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -224,6 +251,8 @@ def _run_headless(
             pipeline.wait(0.2)
     finally:
         pipeline.stop()
+        if video is not None:
+            video.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if pipeline.error is not None:

@@ -44,6 +44,8 @@ class LiveConfig:
     backend: str = "auto"
     headless: bool = False
     record: Path | None = None
+    output: Path | None = None
+    examples: Path | None = None
     top_k: int = 5
     rate: int = 4
     smoothing: float = 0.4
@@ -53,7 +55,7 @@ class LiveConfig:
     verbose: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("video", "skeleton_file", "labels_file", "checkpoint", "record"):
+        for name in ("video", "skeleton_file", "labels_file", "checkpoint", "record", "output", "examples"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, Path):
                 setattr(self, name, Path(value))
@@ -83,6 +85,10 @@ class LiveConfig:
             raise ConfigError("--labels holds no label: give names separated by commas")
         if self.labels is not None and self.labels_file is not None:
             raise ConfigError("give --labels or --labels-file, not both")
+        if self.output is not None and (self.skeleton_file is not None or self.demo):
+            raise ConfigError("--output records camera or --video frames: not --skeleton-file or --demo")
+        if self.output is not None and self.output.suffix.lower() not in (".mp4", ".avi"):
+            raise ConfigError(f"--output must end in .mp4 (mp4v) or .avi (MJPG), got {self.output.name!r}")
         if self.top_k < 1:
             raise ConfigError(f"--top-k must be 1 or more, got {self.top_k}")
         if self.rate < 1:

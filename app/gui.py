@@ -43,10 +43,11 @@ from PyQt6.QtWidgets import (
 )
 
 from app.config import LiveConfig
-from app.label_store import save_labels
+from app.label_store import ExampleStore, apply_examples, save_labels
 from app.pipeline import Pipeline, Prediction, Recognizer, View
 from app.records import JsonLinesSink
 from app.session import Input, build_pipeline
+from app.video_writer import AnnotatedVideoWriter, attach
 from neuron_core.errors import LabelError
 from neuron_core.labels import LabelSet
 from pose.estimator import PersonPose
@@ -299,9 +300,12 @@ class MainWindow(QMainWindow):
         banner: str | None = None,
         config_dir: Path | None = None,
         kind: str = "video",
+        examples: ExampleStore | None = None,
     ) -> None:
         super().__init__()
         self.kind = kind
+        self.examples = examples if examples is not None else ExampleStore(config_dir)
+        self.video_output: AnnotatedVideoWriter | None = None
         self.pipeline = pipeline
         self.inbox = inbox
         self.label_set = LabelSet(labels)
@@ -563,9 +567,16 @@ class MainWindow(QMainWindow):
             return
         super().keyPressEvent(event)
 
+    def close_video_output(self) -> None:
+        """Finish the --output video (once the pipeline has stopped feeding it)."""
+        if self.video_output is not None:
+            self.video_output.close()
+            self.video_output = None
+
     def closeEvent(self, event: QCloseEvent) -> None:
         self.timer.stop()
         self.pipeline.stop()
+        self.close_video_output()
         super().closeEvent(event)
 
 
@@ -604,19 +615,30 @@ def create_window(
     recognizer: Recognizer,
     record: JsonLinesSink | None = None,
     config_dir: Path | None = None,
+    examples: ExampleStore | None = None,
 ) -> MainWindow:
-    """Build the pipeline with the window's inbox (and the record file) as sinks, and the window."""
+    """Build the pipeline with the window's inbox (and the record file, the --output video) as sinks,
+    and the window. ``examples`` already taught to the recogniser; by default they are loaded now."""
+    if examples is None:
+        examples = apply_examples(recognizer, config.examples, config_dir)
     inbox = PredictionInbox()
     sinks = [inbox] + ([record] if record is not None else [])
     pipeline = build_pipeline(config, inp, recognizer, sinks)
-    return MainWindow(pipeline, inbox, list(recognizer.labels), inp.banner, config_dir, inp.kind)
+    video = attach(config, inp, pipeline)
+    window = MainWindow(pipeline, inbox, list(recognizer.labels), inp.banner, config_dir, inp.kind, examples)
+    window.video_output = video
+    return window
 
 
 def run_gui(
-    config: LiveConfig, inp: Input, recognizer: Recognizer, record: JsonLinesSink | None = None
+    config: LiveConfig,
+    inp: Input,
+    recognizer: Recognizer,
+    record: JsonLinesSink | None = None,
+    examples: ExampleStore | None = None,
 ) -> int:
     app = application()
-    window = create_window(config, inp, recognizer, record)
+    window = create_window(config, inp, recognizer, record, examples=examples)
     # Ctrl-C in the terminal closes the window like its close button (the refresh timer lets
     # Python's signal handler run while Qt's loop waits).
     previous = {sig: signal.signal(sig, lambda *_: window.close()) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -626,5 +648,6 @@ def run_gui(
         return app.exec()
     finally:
         window.pipeline.stop()
+        window.close_video_output()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

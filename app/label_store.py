@@ -1,8 +1,9 @@
-"""The user's active action names, kept between runs in the user's config folder.
+"""The user's active action names and their taught examples, kept between runs in the config folder.
 
-The file is small JSON written atomically (temporary file, fsync, ``os.replace``) so a crash or a
-power cut leaves either the old list or the new one, never half a file. No Qt here: the headless
-path reads the same file.
+The list is small JSON written atomically (temporary file, fsync, ``os.replace``) so a crash or a
+power cut leaves either the old list or the new one, never half a file. Examples are interchange
+``.npz`` clips under ``examples/``, written the same way. No Qt here: the headless path reads the
+same files.
 """
 
 from __future__ import annotations
@@ -10,8 +11,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+
+from neuron_core.errors import LabelError
+from neuron_core.labels import label_key, normalize_label
+from pose.errors import NeuronLiveError, SkeletonError
+from pose.normalize import TEST_CROP, normalize_window
+from pose.skeleton import Skeleton, load_npz, save_npz
 
 log = logging.getLogger(__name__)
 
@@ -77,3 +89,148 @@ def save_labels(labels: list[str], directory: Path | None = None) -> Path:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     return path
+
+
+# ---------------------------------------------------------------------------------------------------
+# examples: skeleton clips that teach a label by showing it (see neuron_core.examples)
+
+EXAMPLES_DIR = "examples"
+
+
+class ExampleError(NeuronLiveError):
+    """An examples folder cannot be used (missing, or no labelled clip in it)."""
+
+
+@dataclass
+class Example:
+    """One stored clip of a label; ``own`` says it lives in the config folder (the user may remove it)."""
+
+    path: Path
+    skeleton: Skeleton
+    own: bool
+
+    @property
+    def label(self) -> str:
+        return self.skeleton.label or ""
+
+    @property
+    def seconds(self) -> float:
+        return self.skeleton.num_frames / self.skeleton.fps
+
+
+def _slug(label: str) -> str:
+    """A folder name for a label that every file system accepts (the label itself is inside the file)."""
+    return re.sub(r"[^0-9a-z]+", "-", label.casefold()).strip("-")[:60] or "label"
+
+
+def read_examples(folder: Path, own: bool = False) -> list[Example]:
+    """Every labelled interchange .npz under ``folder`` (recursively); unreadable ones are logged, skipped."""
+    found = []
+    for path in sorted(folder.rglob("*.npz")):
+        try:
+            skeleton = load_npz(path)
+        except SkeletonError as exc:
+            log.warning("ignoring example %s", exc)
+            continue
+        try:
+            label = normalize_label(skeleton.label or "")
+        except LabelError as exc:
+            log.warning("ignoring example %s: %s", path, exc)
+            continue
+        skeleton.label = label
+        found.append(Example(path, skeleton, own))
+    return found
+
+
+class ExampleStore:
+    """The examples of every label: the user's, recorded in the window and kept in the config folder,
+    plus those of an ``--examples`` folder (read-only). Files are the interchange format, written
+    atomically by :func:`pose.skeleton.save_npz`."""
+
+    def __init__(self, directory: Path | None = None, extra: Path | None = None) -> None:
+        self.directory = (directory or config_dir()) / EXAMPLES_DIR
+        self.extra = extra
+        self.examples: list[Example] = []
+
+    def load(self) -> ExampleStore:
+        """Read both places; an ``extra`` folder that is missing or holds no labelled clip is an error."""
+        extra: list[Example] = []
+        if self.extra is not None:
+            if not self.extra.is_dir():
+                raise ExampleError(f"{self.extra}: examples folder not found")
+            extra = read_examples(self.extra)
+            if not extra:
+                raise ExampleError(f"{self.extra}: no labelled skeleton .npz file (a file needs a 'label')")
+        own = read_examples(self.directory, own=True) if self.directory.is_dir() else []
+        self.examples = own + extra
+        return self
+
+    def labels(self, own: bool | None = None) -> list[str]:
+        """The labels that have examples (only the user's with ``own=True``, only the folder's with False)."""
+        seen: dict[str, str] = {}
+        for ex in self.examples:
+            if own is None or ex.own == own:
+                seen.setdefault(label_key(ex.label), ex.label)
+        return list(seen.values())
+
+    def of(self, label: str) -> list[Example]:
+        key = label_key(label)
+        return [ex for ex in self.examples if label_key(ex.label) == key]
+
+    def count(self, label: str) -> int:
+        return len(self.of(label))
+
+    def add(self, skeleton: Skeleton) -> Example:
+        """Store a recorded clip (it must carry its label) in the config folder, atomically."""
+        if not skeleton.label:
+            raise ExampleError("an example needs a label")
+        folder = self.directory / _slug(skeleton.label)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**9:09d}.npz"
+        save_npz(skeleton, path)
+        example = Example(path, skeleton, own=True)
+        self.examples.append(example)
+        return example
+
+    def remove(self, example: Example) -> None:
+        """Delete one of the user's examples (those of an ``--examples`` folder are never deleted)."""
+        if not example.own:
+            raise ExampleError(f"{example.path}: not one of your recorded examples; it is left in place")
+        example.path.unlink(missing_ok=True)
+        self.examples.remove(example)
+
+    def windows(self, label: str, window: int) -> np.ndarray | None:
+        """The model inputs (N, 3, window, 25, 2) of a label's examples, None when it has none."""
+        mine = self.of(label)
+        if not mine:
+            return None
+        return np.stack([normalize_window(ex.skeleton, window, crop=TEST_CROP) for ex in mine])
+
+    def teach(self, recognizer, label: str, window: int) -> int:
+        """Give the recogniser this label's examples (none: it forgets any); returns how many."""
+        return recognizer.set_examples(label, self.windows(label, window))
+
+    def teach_all(self, recognizer, window: int) -> dict[str, int]:
+        """Make the recogniser's examples exactly this store's, for every label that has any."""
+        recognizer.clear_examples()
+        return {label: self.teach(recognizer, label, window) for label in self.labels()}
+
+
+def apply_examples(recognizer, extra: Path | None = None, directory: Path | None = None) -> ExampleStore:
+    """Load the user's examples and those of ``extra`` (``--examples``) into the recogniser.
+
+    The labels of ``extra``'s examples join the active labels (that is why the folder was given); the
+    user's own examples count for their labels whenever those labels are active.
+    """
+    store = ExampleStore(directory, extra).load()
+    active = {label_key(label) for label in recognizer.labels}
+    for label in store.labels(own=False):
+        if label_key(label) not in active:
+            recognizer.add_label(label)
+    store.teach_all(recognizer, model_window(recognizer))
+    return store
+
+
+def model_window(recognizer) -> int:
+    """The window length (frames) the recogniser's model takes."""
+    return int(getattr(getattr(recognizer, "meta", None), "window", 64))
