@@ -49,6 +49,10 @@ VELOCITY_EMA = 0.5
 PROMINENCE_EMA = 0.3
 # A track's position is extrapolated from its velocity for at most this long.
 MAX_PREDICT_S = 0.3
+# Frames larger than this (longest side, pixels) would be shrunk before MediaPipe (None: never).
+# Measured by neuron-bench on real 1080p and 720p video (docs/BENCHMARKS.md): shrinking saves no CPU
+# time (MediaPipe's networks, not the frame's size, cost the time) and moves landmarks, so it is off.
+DETECT_MAX_SIDE: int | None = None
 
 # protobuf 4 warns, from inside mediapipe 0.10.14's result conversion, about an API mediapipe still
 # calls; it is not ours to fix and says nothing to a user.
@@ -77,13 +81,19 @@ def default_candidates(max_persons: int) -> int:
     return max(MIN_CANDIDATES, CANDIDATES_PER_PERSON * max_persons)
 
 
-def detection_settings(num_poses: int, backend: str = "auto", min_confidence: float = 0.5) -> dict:
+def detection_settings(
+    num_poses: int,
+    backend: str = "auto",
+    min_confidence: float = 0.5,
+    detect_max_side: int | None = DETECT_MAX_SIDE,
+) -> dict:
     """Everything that decides what the detector reports for a given frame, for keying caches of
     detections: the detector settings of :class:`PoseEstimator`, and MediaPipe's version."""
     return {
         "backend": backend,
         "num_poses": num_poses,
         "min_confidence": min_confidence,
+        "detect_max_side": detect_max_side,
         "mediapipe": _mediapipe_version(),
     }
 
@@ -425,6 +435,16 @@ class _Tracker:
         return chosen
 
 
+def fit_for_detection(image: np.ndarray, max_side: int | None) -> np.ndarray:
+    """``image`` shrunk (area averaging) so that its longest side is at most ``max_side``."""
+    height, width = image.shape[:2]
+    if max_side is None or max(height, width) <= max_side:
+        return image
+    scale = max_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 class PoseEstimator:
     """Frames in, tracked NTU-25 persons out.
 
@@ -439,6 +459,7 @@ class PoseEstimator:
     MediaPipe by another :class:`Detector` (recorded detections), everything after it unchanged.
     ``candidates`` is how many persons MediaPipe looks for (default: ``default_candidates``); of
     those, the ``max_persons`` most prominent are tracked and reported (see :func:`prominence`).
+    ``detect_max_side`` shrinks larger frames before MediaPipe (None: full resolution).
     """
 
     def __init__(
@@ -454,17 +475,19 @@ class PoseEstimator:
         hfov_deg: float = DEFAULT_HFOV_DEG,
         detector: Detector | None = None,
         candidates: int | None = None,
+        detect_max_side: int | None = DETECT_MAX_SIDE,
     ) -> None:
         if max_persons < 1:
             raise PoseError(f"max_persons must be at least 1, got {max_persons}")
         if backend not in ("auto", "tasks", "legacy"):
             raise PoseError(f"unknown pose backend {backend!r} (expected auto, tasks or legacy)")
         self.max_persons = max_persons
+        self.detect_max_side = detect_max_side
         self._camera = CameraSpace(hfov_deg, smoother=_OneEuro if smooth else None) if camera_space else None
         self.candidates = candidates or default_candidates(max_persons)
         if self.candidates < max_persons:
             raise PoseError(f"candidates ({self.candidates}) must be at least max_persons ({max_persons})")
-        self.detector_settings = detection_settings(self.candidates, backend, min_confidence)
+        self.detector_settings = detection_settings(self.candidates, backend, min_confidence, detect_max_side)
         self._backend = detector or self._create(backend, self.candidates, min_confidence, bundle_dir, smooth)
         self._tracker = _Tracker(track_distance, track_timeout)
         self._smooth = smooth and self._backend.name == "tasks"
@@ -506,7 +529,7 @@ class PoseEstimator:
         try:
             if frame.image.ndim != 3 or frame.image.shape[2] != 3:
                 raise ValueError(f"expected a BGR image (H, W, 3), got shape {frame.image.shape}")
-            return self._backend.detect(frame.image, self._last_ts)
+            return self._backend.detect(fit_for_detection(frame.image, self.detect_max_side), self._last_ts)
         except Exception as exc:  # one bad frame must not end a live session
             log.warning("frame %d: pose estimation failed: %s", frame.index, exc)
             return []

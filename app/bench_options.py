@@ -1,0 +1,228 @@
+"""The speed options ``neuron-bench`` weighs, each measured against what it might cost.
+
+- MediaPipe on shrunk frames: milliseconds per frame, and how far the landmarks move from those
+  found at full resolution, on real video.
+- The model's graph quantised to int8 (dynamic, or static calibrated on real windows): CPU time per
+  window, and agreement with the float graph's embeddings and rankings.
+- Starting the app: time to the first prediction and resident memory, in a fresh process.
+
+Each returns plain numbers for :mod:`app.bench` to print and judge.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.bench_stages import ROOT, Stopwatch, looped_frames, summary, timed
+
+# Landmarks compared: those the full-resolution run sees with at least this visibility.
+VISIBLE = 0.5
+
+
+def _match(reference: list[np.ndarray], other: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Pairs of (reference, other) landmark arrays (33, 4), nearest mean positions first, each array
+    in at most one pair (a person one run missed stays unpaired)."""
+    centre = [p[:, :2].mean(0) for p in other]
+    ranked = sorted(
+        (float(np.linalg.norm(ref[:, :2].mean(0) - c)), i, j)
+        for i, ref in enumerate(reference)
+        for j, c in enumerate(centre)
+    )
+    pairs: dict[int, int] = {}
+    for _, i, j in ranked:
+        if i not in pairs and j not in pairs.values():
+            pairs[i] = j
+    return [(reference[i], other[j]) for i, j in sorted(pairs.items())]
+
+
+def _detections(video: Path, frames: int, side: int | None) -> tuple[list[list[np.ndarray]], Stopwatch, str]:
+    """Image landmarks (33, 4) per person per frame from MediaPipe on frames shrunk to ``side``."""
+    from pose.estimator import PoseEstimator
+
+    watch = Stopwatch()
+    found: list[list[np.ndarray]] = []
+    size = ""
+    with PoseEstimator(max_persons=2, detect_max_side=side) as estimator:
+        for frame in looped_frames(video, frames):
+            size = f"{frame.image.shape[1]}x{frame.image.shape[0]}"
+            with watch:
+                raw = estimator.detect(frame)
+            found.append([img for _, img in raw])
+    return found, watch, size
+
+
+def bench_downscale(videos: Sequence[Path], sides: Sequence[int | None], frames: int) -> list[dict[str, Any]]:
+    """Per video and frame size: MediaPipe's milliseconds per frame, persons found, and the distance
+    of each visible landmark from where full resolution put it, in pixels of the original frame
+    (median and p95) and in percent of the person's height in the image."""
+    rows = []
+    for video in videos:
+        full, full_watch, size = _detections(video, frames, None)
+        width, height = (int(v) for v in size.split("x"))
+        scale = np.array([width, height], np.float32)
+        for side in sides:
+            found, watch = (full, full_watch) if side is None else _detections(video, frames, side)[:2]
+            px: list[float] = []
+            rel: list[float] = []
+            for ref_persons, persons in zip(full, found, strict=True):
+                for ref, other in _match(ref_persons, persons):
+                    seen = ref[:, 3] >= VISIBLE
+                    if not seen.any():
+                        continue
+                    dist = np.linalg.norm((ref[seen, :2] - other[seen, :2]) * scale, axis=1)
+                    tall = float(np.ptp(ref[seen, 1]) * height) or 1.0
+                    px.extend(dist.tolist())
+                    rel.extend((100.0 * dist / tall).tolist())
+            rows.append(
+                {
+                    "video": video.name,
+                    "frame_size": size,
+                    "side": side,
+                    "pose_ms": watch.summary(skip=3),
+                    "persons_per_frame": sum(len(p) for p in found) / max(1, len(found)),
+                    "persons_per_frame_full": sum(len(p) for p in full) / max(1, len(full)),
+                    "landmark_px": summary(px),
+                    "landmark_pct_height": summary(rel),
+                }
+            )
+    return rows
+
+
+def bench_quantized(graph: Path, windows: list[np.ndarray], labels: np.ndarray, repeats: int) -> list[dict]:
+    """The float graph against int8 versions of it: dynamic (weights only) and static QDQ with
+    activation ranges calibrated on ``windows`` (real ones). CPU milliseconds per window (one
+    thread, batch 1), the cosine of each step embedding to the float one, and, with ``labels``
+    (C, 6, D) unit class prototypes, how often the fused top-1 label agrees and the largest change
+    of a softmax score."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+
+    from neuron_core.onnx_runtime import OnnxEmbedder, pack_present
+
+    class Windows(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._items = iter(windows)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            window = next(self._items, None)
+            return None if window is None else {"windows": pack_present(window[None])}
+
+    batch = np.stack(windows)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="neuron-quant-") as tmp:
+        model = onnx.load(str(graph))
+        del model.graph.value_info[:]  # the exporter's recorded shapes confuse the quantiser's inference
+        plain = Path(tmp) / "float.onnx"
+        onnx.save(model, str(plain))
+        variants: dict[str, Path | str] = {"float": plain}
+        try:
+            quantize_dynamic(plain, Path(tmp) / "dynamic.onnx", weight_type=QuantType.QInt8, per_channel=True)
+            variants["int8 dynamic"] = Path(tmp) / "dynamic.onnx"
+        except Exception as exc:  # the quantiser raises many types; report, do not stop the bench
+            variants["int8 dynamic"] = f"{type(exc).__name__}: {exc}"
+        try:
+            quantize_static(
+                plain,
+                Path(tmp) / "static.onnx",
+                Windows(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+            )
+            variants["int8 static (calibrated)"] = Path(tmp) / "static.onnx"
+        except Exception as exc:
+            variants["int8 static (calibrated)"] = f"{type(exc).__name__}: {exc}"
+        reference = OnnxEmbedder(plain, threads=1).embed(batch)
+        ref_scores = _fused_softmax(reference, labels)
+        for name, path in variants.items():
+            if isinstance(path, str):
+                rows.append({"variant": name, "error": path})
+                continue
+            embedder = OnnxEmbedder(path, threads=1)
+            emb = embedder.embed(batch)
+            cosine = (emb * reference).sum(-1) / (
+                np.linalg.norm(emb, axis=-1) * np.linalg.norm(reference, axis=-1) + 1e-12
+            )
+            scores = _fused_softmax(emb, labels)
+            rows.append(
+                {
+                    "variant": name,
+                    "ms": timed(lambda e=embedder: e.embed(windows[0][None]), repeats),
+                    "embedding_cosine_min": float(cosine.min()),
+                    "top1_agreement": float((scores.argmax(1) == ref_scores.argmax(1)).mean()),
+                    "max_score_change": float(np.abs(scores - ref_scores).max()),
+                    "windows": len(windows),
+                }
+            )
+    return rows
+
+
+def _fused_softmax(emb: np.ndarray, protos: np.ndarray, scale: float = 10.0) -> np.ndarray:
+    """Softmax over labels of the summed fine-step cosines (steps 2 and 5), as the recogniser fuses."""
+    from neuron_core.model import FINE_STEPS
+
+    unit = emb / np.maximum(np.linalg.norm(emb, axis=-1, keepdims=True), 1e-12)
+    logits = scale * np.einsum("nsd,csd->nsc", unit, protos)
+    fused = logits[:, FINE_STEPS[0]] + logits[:, FINE_STEPS[1]]
+    fused -= fused.max(axis=1, keepdims=True)
+    return np.exp(fused) / np.exp(fused).sum(axis=1, keepdims=True)
+
+
+def bench_start(argv: Sequence[str], timeout_s: float = 120.0) -> dict[str, Any]:
+    """``neuron-live --headless`` in a fresh process: seconds from launch to its first prediction
+    line, the modules it imported, and its resident memory then and at the end (peak).
+
+    Run twice by the caller: the first run may fill caches (graph export, embeddings)."""
+    code = (
+        "import json, resource, sys, threading, time, psutil\n"
+        "from app.cli import main\n"
+        "start = float(sys.argv[1])\n"
+        "real = sys.stdout\n"
+        "class Watch:\n"
+        "    first = None\n"
+        "    def write(self, text):\n"
+        "        if Watch.first is None and text.strip().startswith('{'):\n"
+        "            Watch.first = time.time() - start\n"
+        "            Watch.rss = psutil.Process().memory_info().rss / 2**20\n"
+        "        return len(text)\n"
+        "    def flush(self): pass\n"
+        "sys.stdout = Watch()\n"
+        "code = main(sys.argv[2:])\n"
+        "sys.stdout = real\n"
+        "mods = sys.modules\n"
+        "print(json.dumps({'code': code, 'first_s': Watch.first,\n"
+        "    'rss_first_mb': getattr(Watch, 'rss', None),\n"
+        "    'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,\n"
+        "    'torch': 'torch' in mods, 'sentence_transformers': 'sentence_transformers' in mods,\n"
+        "    'transformers': 'transformers' in mods}))\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", code, repr(time.time()), *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=timeout_s,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode != 0 or not lines:
+        return {"error": (result.stderr.strip().splitlines() or ["no output"])[-1]}
+    return json.loads(lines[-1])
