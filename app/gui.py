@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from collections import deque
 from pathlib import Path
 
 import numpy as np
-from PyQt6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer
+from PyQt6.QtCore import QEvent, QModelIndex, QObject, QPointF, QRectF, Qt, QTimer
 from PyQt6.QtGui import (
     QCloseEvent,
     QColor,
@@ -38,20 +39,25 @@ from PyQt6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSplitter,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QVBoxLayout,
     QWidget,
 )
 
 from app.config import LiveConfig
-from app.label_store import ExampleStore, apply_examples, save_labels
+from app.label_store import Example, ExampleError, ExampleStore, apply_examples, model_window, save_labels
 from app.pipeline import Pipeline, Prediction, Recognizer, View
 from app.records import JsonLinesSink
 from app.session import Input, build_pipeline
+from app.synthetic import project
+from app.timeline import TimelineWidget
 from app.video_writer import AnnotatedVideoWriter, attach
 from neuron_core.errors import LabelError
 from neuron_core.labels import LabelSet
 from pose.estimator import PersonPose
 from pose.layouts import NTU25_BONES
+from pose.skeleton import Skeleton
 
 REFRESH_MS = 30
 WARNING_MS = 6000  # how long a warning (a dropped frame or window) stays in the status bar
@@ -60,6 +66,10 @@ TEXT, MUTED = "#e8eaf0", "#8b93a3"
 ACCENT, WARN, BAD = "#3ccfff", "#ffb547", "#ff6b6b"
 TRACK_COLOURS = ("#3ccfff", "#ffb547", "#9dff6b", "#ff7ad9")
 NO_PERSON = "No person in view: step into the frame"
+COUNTDOWN_S = 3.0  # time to get into place after pressing "Record example"
+RECORD_S = 3.0  # the example: the featured person's last 3 s (live windows cover 2.2 s)
+EXAMPLE_HZ = 30.0  # examples are stored resampled to the rate windows are built at
+MIN_EXAMPLE_S = 1.0
 ENDED = {"video": "Video ended", "skeleton": "Replay ended", "demo": "Demo ended", "camera": "Camera closed"}
 
 STYLE = f"""
@@ -106,6 +116,7 @@ class VideoView(QWidget):
         self._array: np.ndarray | None = None
         self.tags: dict[int, str] = {}
         self.message: str | None = None
+        self.countdown: str | None = None  # "Get ready 3" / "Recording ..." while an example is taken
         self.paused = False
 
     def set_view(self, view: View) -> None:
@@ -145,6 +156,8 @@ class VideoView(QWidget):
                     self._draw_person(painter, target, person)
         if self.paused:
             self._badge(painter, "PAUSED", QPointF(target.left() + 12, target.top() + 12), WARN)
+        if self.countdown:
+            self._badge(painter, self.countdown, QPointF(target.left() + 12, target.top() + 48), BAD)
         text = self.overlay_text()
         if text:
             self._centre_message(painter, target, text)
@@ -256,6 +269,136 @@ class ScoreBars(QWidget):
         painter.end()
 
 
+class ExampleRecorder:
+    """One "Record example": a countdown, then the featured person's joints for ``seconds``.
+
+    The GUI feeds it every view it shows; frames are kept by their capture time (paced recordings
+    are stamped when each frame is due) and resampled to EXAMPLE_HZ, the rate windows are built at.
+    The first person featured while recording is followed to the end.
+    """
+
+    def __init__(self, label: str, countdown_s: float = COUNTDOWN_S, seconds: float = RECORD_S) -> None:
+        self.label = label
+        self.seconds = seconds
+        self.start = time.monotonic() + countdown_s
+        self.track: int | None = None
+        self.times: list[float] = []
+        self.joints: list[np.ndarray] = []
+        self._last_index: int | None = None
+
+    def phase(self) -> tuple[str, float]:
+        """("countdown", seconds left), ("recording", seconds left) or ("done", 0)."""
+        now = time.monotonic()
+        if now < self.start:
+            return "countdown", self.start - now
+        if now < self.start + self.seconds:
+            return "recording", self.start + self.seconds - now
+        return "done", 0.0
+
+    def feed(self, view: View | None, featured: int | None) -> None:
+        if view is None or self.phase()[0] != "recording" or view.pose.frame_index == self._last_index:
+            return
+        self._last_index = view.pose.frame_index
+        if self.track is None:
+            self.track = featured
+        person = next((p for p in view.pose.persons if p.track_id == self.track), None)
+        t = view.pose.t_capture  # a replay's media time jumps back when it loops; capture time does not
+        if person is not None and (not self.times or t > self.times[-1]):
+            self.times.append(t)
+            self.joints.append(np.asarray(person.joints, np.float32))
+
+    def skeleton(self, source: str) -> Skeleton:
+        """The example, resampled on its own clock; ExampleError when too little of a person was seen."""
+        span = self.times[-1] - self.times[0] if len(self.times) > 1 else 0.0
+        if span < MIN_EXAMPLE_S:
+            raise ExampleError(
+                f"no example stored: a person was seen for {span:.1f} s of the {self.seconds:.0f} s "
+                f"(at least {MIN_EXAMPLE_S:.0f} s are needed); stay in view and try again"
+            )
+        times = np.asarray(self.times)
+        flat = np.stack(self.joints).reshape(len(times), -1)
+        grid = np.arange(times[0], times[-1] + 1e-9, 1.0 / EXAMPLE_HZ)
+        joints = np.stack([np.interp(grid, times, flat[:, k]) for k in range(flat.shape[1])], axis=1)
+        meta = {"recorded": time.strftime("%Y-%m-%d %H:%M:%S"), "from": source, "track": str(self.track)}
+        return Skeleton.from_single(joints.reshape(len(grid), 25, 3), EXAMPLE_HZ, label=self.label, meta=meta)
+
+
+class ExamplePlayer(QWidget):
+    """Plays a stored example back as a stick figure, seen as the camera saw it (mirrored, like the video)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setMinimumSize(60, 60)
+        self.xy: np.ndarray | None = None  # (T, 25, 2) normalised image coordinates of the clip
+        self.frame = 0
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._step)
+
+    @property
+    def playing(self) -> bool:
+        return self._timer.isActive()
+
+    def play(self, skeleton: Skeleton) -> None:
+        joints = skeleton.joints[:, 0]
+        # Seen from 3 m in front, whatever origin the clip has (a camera's, a data set's hips).
+        self.xy = project(joints - joints[:1, :1] * np.array([1, 0, 1], np.float32) + [0.0, 0.0, 3.0])
+        self.frame = 0
+        self._timer.start(int(1000 / skeleton.fps))
+        self.update()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        self.xy = None
+        self.update()
+
+    def _step(self) -> None:
+        if self.xy is None or self.frame + 1 >= len(self.xy):
+            self._timer.stop()
+        else:
+            self.frame += 1
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.fillRect(self.rect(), QColor("#0b0c0f"))
+        if self.xy is not None:
+            lo, hi = self.xy.reshape(-1, 2).min(0), self.xy.reshape(-1, 2).max(0)
+            size = max(float((hi - lo).max()), 1e-3)
+            side = min(self.width(), self.height()) - 12
+
+            def at(p: np.ndarray) -> QPointF:  # mirrored, fitted, centred
+                return QPointF(
+                    self.width() / 2 - ((p[0] - (lo[0] + hi[0]) / 2) / size) * side,
+                    self.height() / 2 + ((p[1] - (lo[1] + hi[1]) / 2) / size) * side,
+                )
+
+            pose = self.xy[self.frame]
+            painter.setPen(QPen(QColor(ACCENT), 2.0, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+            for child, parent in NTU25_BONES:
+                painter.drawLine(at(pose[child]), at(pose[parent]))
+        painter.end()
+
+
+class ExampleCountDelegate(QStyledItemDelegate):
+    """Draws each label as usual plus, right-aligned, how many examples teach it."""
+
+    def __init__(self, count, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.count = count  # label -> number of examples
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        super().paint(painter, option, index)
+        n = self.count(index.data())
+        if n:
+            painter.save()
+            painter.setPen(QColor(ACCENT))
+            rect = QRectF(option.rect).adjusted(0, 0, -8, 0)
+            text = f"{n} example{'s' if n > 1 else ''}"
+            painter.drawText(rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
+            painter.restore()
+
+
 class PredictionInbox:
     """The GUI's pipeline sink: predictions land here on the model thread, the timer takes them."""
 
@@ -362,6 +505,11 @@ class MainWindow(QMainWindow):
         scores_layout.addWidget(_caption("Scores"))
         self.bars = ScoreBars()
         scores_layout.addWidget(self.bars, 1)
+        scores_layout.addWidget(_caption("Scores over time"))
+        self.timeline = TimelineWidget()
+        self.timeline.setToolTip("The featured person's scores over the last seconds (best labels now)")
+        scores_layout.addWidget(self.timeline)
+        self._timeline_track: int | None = None
 
         labels_panel, labels_layout = _panel()
         labels_layout.addWidget(_caption("Actions to recognise"))
@@ -382,11 +530,44 @@ class MainWindow(QMainWindow):
         self.label_list = QListWidget()
         self.label_list.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
         self.label_list.installEventFilter(self)
+        self.label_list.setItemDelegate(ExampleCountDelegate(self.examples.count, self.label_list))
+        self.label_list.currentItemChanged.connect(lambda *_: self._refresh_examples())
         labels_layout.addWidget(self.label_list, 1)
+        label_buttons = QHBoxLayout()
+        self.record_button = QPushButton("Record example")
+        self.record_button.setToolTip(
+            "Teach the selected (or typed) action by showing it: a countdown, then your next "
+            f"{RECORD_S:.0f} s are kept as an example"
+        )
+        self.record_button.clicked.connect(self.record_example)
         self.remove_button = QPushButton("Remove selected")
         self.remove_button.setToolTip("Remove the selected actions (Delete)")
         self.remove_button.clicked.connect(self.remove_selected)
-        labels_layout.addWidget(self.remove_button)
+        label_buttons.addWidget(self.record_button)
+        label_buttons.addWidget(self.remove_button)
+        labels_layout.addLayout(label_buttons)
+
+        examples_panel, examples_layout = _panel()
+        self.examples_caption = _caption("Examples")
+        examples_layout.addWidget(self.examples_caption)
+        examples_row = QHBoxLayout()
+        self.example_list = QListWidget()
+        self.example_list.setMaximumHeight(76)
+        self.player = ExamplePlayer()
+        self.player.setFixedSize(76, 76)
+        examples_row.addWidget(self.example_list, 1)
+        examples_row.addWidget(self.player)
+        examples_layout.addLayout(examples_row)
+        example_buttons = QHBoxLayout()
+        self.play_button = QPushButton("Play")
+        self.play_button.clicked.connect(self.play_example)
+        self.remove_example_button = QPushButton("Remove example")
+        self.remove_example_button.clicked.connect(self.remove_example)
+        example_buttons.addWidget(self.play_button)
+        example_buttons.addWidget(self.remove_example_button)
+        examples_layout.addLayout(example_buttons)
+        self.recorder: ExampleRecorder | None = None
+        self.countdown_s, self.record_s = COUNTDOWN_S, RECORD_S
 
         right = QWidget()
         right.setMinimumWidth(330)
@@ -396,7 +577,8 @@ class MainWindow(QMainWindow):
         right_layout.setSpacing(10)
         right_layout.addWidget(top_panel)
         right_layout.addWidget(scores_panel, 1)
-        right_layout.addWidget(labels_panel, 1)
+        right_layout.addWidget(labels_panel, 2)
+        right_layout.addWidget(examples_panel)
 
         splitter = QSplitter()
         splitter.addWidget(left)
@@ -410,6 +592,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self._refresh_label_list()
+        self._refresh_examples()
         self._update_stats()
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.refresh)
@@ -431,8 +614,11 @@ class MainWindow(QMainWindow):
         fresh = self.inbox.take()
         for prediction in fresh:
             self.latest[prediction.track_id] = prediction
+            self._add_to_timeline(prediction)
         if fresh:
             self._show_predictions()
+        if self.recorder is not None:
+            self._tick_recording(view)
         self._update_stats()
 
     def _on_status(self, kind: str, message: str) -> None:
@@ -551,6 +737,121 @@ class MainWindow(QMainWindow):
     def _select(self, label: str) -> None:
         for item in self.label_list.findItems(label, Qt.MatchFlag.MatchExactly):
             self.label_list.setCurrentItem(item)
+
+    # -- score timeline --------------------------------------------------------------------------
+
+    def _add_to_timeline(self, pred: Prediction) -> None:
+        """The featured person's scores over time; another person featured starts a new plot."""
+        featured = self._primary()
+        track = featured.track_id if featured is not None else None
+        if pred.track_id is None:
+            self.timeline.history.gap(pred.frame_time)
+        elif pred.track_id == track:
+            if track != self._timeline_track:
+                self.timeline.history.clear()
+                self._timeline_track = track
+            self.timeline.history.add(pred.frame_time, pred.scores)
+        self.timeline.update()
+
+    # -- examples ------------------------------------------------------------------------------
+
+    def selected_label(self) -> str | None:
+        item = self.label_list.currentItem()
+        return item.text() if item is not None and item.isSelected() else None
+
+    def record_example(self) -> bool:
+        """Start teaching by example: the typed action (added first) or the selected one."""
+        if self.recorder is not None:
+            self.message.setText("already recording an example")
+            return False
+        if self.entry.text().strip():
+            if not self.add_from_entry():
+                return False
+        label = self.selected_label()
+        if label is None:
+            self.message.setText("select an action (or type a new one) to record an example of it")
+            return False
+        self.recorder = ExampleRecorder(label, self.countdown_s, self.record_s)
+        self.record_button.setEnabled(False)
+        self.message.setText("")
+        self._tick_recording(self.pipeline.view())
+        return True
+
+    def _tick_recording(self, view: View | None) -> None:
+        recorder = self.recorder
+        phase, left = recorder.phase()
+        featured = self._primary()
+        recorder.feed(view, featured.track_id if featured is not None else None)
+        if phase == "countdown":
+            self.video.countdown = f"Get ready: {recorder.label!r} in {left:.0f}"
+        elif phase == "recording":
+            self.video.countdown = f"\u25cf Recording {recorder.label!r}  {left:.1f} s"
+        else:
+            self.recorder = None
+            self.video.countdown = None
+            self.record_button.setEnabled(True)
+            self._store_example(recorder)
+        self.video.update()
+
+    def _store_example(self, recorder: ExampleRecorder) -> None:
+        try:
+            skeleton = recorder.skeleton(self.pipeline.source.name)
+            self.examples.add(skeleton)
+        except ExampleError as exc:
+            self.message.setText(str(exc))
+            return
+        except OSError as exc:
+            self.message.setText(f"could not save the example: {exc.strerror or exc}")
+            return
+        count = self._teach(recorder.label)
+        self.statusBar().showMessage(f"Example {count} of {recorder.label!r} saved", WARNING_MS)
+
+    def _teach(self, label: str) -> int:
+        """Hand the label's examples to the recogniser; refresh the counts shown."""
+        count = self.examples.teach(self.pipeline.recognizer, label, model_window(self.pipeline.recognizer))
+        self.label_list.viewport().update()
+        self._refresh_examples()
+        return count
+
+    def _shown_examples(self) -> list[Example]:
+        label = self.selected_label()
+        return self.examples.of(label) if label else []
+
+    def _refresh_examples(self) -> None:
+        label = self.selected_label()
+        shown = self._shown_examples()
+        self.examples_caption.setText(
+            (f"Examples of {label!r}: {len(shown)}" if label else "Examples: select an action").upper()
+        )
+        self.example_list.clear()
+        for i, ex in enumerate(shown, 1):
+            where = "recorded" if ex.own else f"from {ex.path.parent.name}/"
+            self.example_list.addItem(f"{i}.  {ex.seconds:.1f} s, {where}")
+        if shown:
+            self.example_list.setCurrentRow(len(shown) - 1)
+        self.play_button.setEnabled(bool(shown))
+        self.remove_example_button.setEnabled(bool(shown))
+
+    def _current_example(self) -> Example | None:
+        shown, row = self._shown_examples(), self.example_list.currentRow()
+        return shown[row] if 0 <= row < len(shown) else None
+
+    def play_example(self) -> None:
+        example = self._current_example()
+        if example is not None:
+            self.player.play(example.skeleton)
+
+    def remove_example(self) -> None:
+        example = self._current_example()
+        if example is None:
+            return
+        try:
+            self.examples.remove(example)
+        except ExampleError as exc:
+            self.message.setText(str(exc))
+            return
+        self.player.stop()
+        self._teach(example.label)
 
     # -- Qt events -----------------------------------------------------------------------------
 

@@ -90,7 +90,7 @@ def paint_timeline(painter: QPainter, rect: QRectF, history: ScoreHistory, legen
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     painter.fillRect(rect, QColor(BACKGROUND))
     metrics = painter.fontMetrics()
-    plot = rect.adjusted(34, 8, -8, -(metrics.height() + 6))
+    plot = rect.adjusted(34, 10, -8, -(metrics.height() + 8))
     painter.setPen(QPen(QColor(GRID), 1))
     for level in (0.0, 0.5, 1.0):
         y = plot.bottom() - level * plot.height()
@@ -101,7 +101,7 @@ def paint_timeline(painter: QPainter, rect: QRectF, history: ScoreHistory, legen
     start, end = history.span()
     painter.setPen(QColor(TEXT))
     painter.drawText(
-        QRectF(plot.left(), plot.bottom() + 2, plot.width(), metrics.height() + 4),
+        QRectF(plot.left(), plot.top(), plot.width() - 4, metrics.height()),
         Qt.AlignmentFlag.AlignRight,
         f"last {end - start:.0f} s",
     )
@@ -123,13 +123,16 @@ def paint_timeline(painter: QPainter, rect: QRectF, history: ScoreHistory, legen
         painter.setPen(QPen(QColor(colour_of(label)), 2))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(path)
-    if legend:
+    if legend:  # as many labels as fit on one line, best first
         x = plot.left()
         for label in history.labels():
-            painter.setPen(QColor(colour_of(label)))
             text = f"\u25a0 {label}"
-            painter.drawText(QRectF(x, plot.bottom() + 2, plot.width(), metrics.height() + 4), 0, text)
-            x += metrics.horizontalAdvance(text) + 14
+            width = metrics.horizontalAdvance(text)
+            if x + width > plot.right():
+                break
+            painter.setPen(QColor(colour_of(label)))
+            painter.drawText(QRectF(x, plot.bottom() + 4, width + 2, metrics.height() + 2), 0, text)
+            x += width + 14
     painter.restore()
 
 

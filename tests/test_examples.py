@@ -16,6 +16,7 @@ from neuron_core.examples import combine, example_prototype, few_shot_metrics, f
 from neuron_core.model import NeuronModel
 from neuron_core.recognizer import ZeroShotRecognizer
 from tests.conftest import shared_path
+from tests.test_app_cli import random_checkpoint  # noqa: F401 (a shared fixture)
 from tests.test_evaluate import _evaluate, tiny_checkpoint  # noqa: F401 (a shared fixture)
 from tests.test_recognizer import CONFIG, CountingEncoder, make_meta, windows
 
@@ -162,3 +163,104 @@ def test_evaluate_with_examples_of_unknown_labels_fails_in_one_line(
     assert code == 2 and out == ""
     last = err.replace("\r", "\n").strip().splitlines()[-1]  # after the progress bar's remains
     assert last.startswith("error: ") and "none of the examples' labels" in last and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------------------------------
+# the window: record an example, keep it, restore it, and see the ranking move
+
+
+@pytest.fixture(scope="module")
+def gui_recognizer(random_checkpoint: Path):  # noqa: F811 (the fixture imported below)
+    from app.config import LiveConfig
+    from app.session import load_recognizer
+
+    return load_recognizer(LiveConfig(checkpoint=random_checkpoint, backend="torch"), ["wave"])
+
+
+@pytest.mark.slow
+def test_recording_an_example_in_the_window_stores_restores_and_moves_the_ranking(
+    qtbot, qapp, gui_recognizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("pytestqt", reason="pytest-qt is not installed")
+    from PyQt6.QtCore import Qt
+
+    from app.config import LiveConfig
+    from app.label_store import CONFIG_ENV, EXAMPLES_DIR
+    from pose.skeleton import load_npz
+    from tests.test_app_gui import open_window
+
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "config"))
+    replay = shared_path("ntu_skeletons", "S015C003P007R001A023.skeleton")  # hand waving, one person
+    config = LiveConfig(skeleton_file=replay, loop=True, labels=["wave", "sit down", "jump", "kick"])
+    window = open_window(qtbot, qapp, gui_recognizer, config)
+    seen: list = []
+    window.pipeline.sinks.append(seen.append)
+    window.start()
+    qtbot.waitUntil(lambda: len(seen) >= 12, timeout=60_000)
+
+    def mean_score(preds) -> float:
+        return float(np.mean([dict(p.scores)["sit down"] for p in preds if p.scores]))
+
+    before = mean_score(seen[4:])
+    # Select "sit down" and teach it with the waving the replay shows: countdown, then 2 s kept.
+    window.label_list.setCurrentItem(window.label_list.findItems("sit down", Qt.MatchFlag.MatchExactly)[0])
+    window.countdown_s, window.record_s = 0.3, 2.0
+    qtbot.mouseClick(window.record_button, Qt.MouseButton.LeftButton)
+    assert window.recorder is not None and not window.record_button.isEnabled()
+    qtbot.waitUntil(lambda: window.video.countdown is not None and "Recording" in window.video.countdown,
+                    timeout=5_000)  # fmt: skip
+    qtbot.waitUntil(lambda: window.recorder is None, timeout=15_000)
+    assert window.examples.count("sit down") == 1, window.message.text()
+    files = list((tmp_path / "config" / EXAMPLES_DIR).rglob("*.npz"))
+    assert len(files) == 1 and not list((tmp_path / "config").rglob("*.tmp"))
+    clip = load_npz(files[0])
+    assert clip.label == "sit down" and clip.fps == 30.0 and 1.5 <= clip.num_frames / clip.fps <= 2.1
+    assert gui_recognizer.example_counts()["sit down"] == 1
+    assert window.example_list.count() == 1 and "1 example" in _delegate_text(window, "sit down")
+
+    # The ranking moves toward the taught label on the motion it was taught with.
+    taught_at = len(seen)
+    qtbot.waitUntil(lambda: len(seen) >= taught_at + 12, timeout=60_000)
+    after = mean_score(seen[taught_at + 4 :])
+    assert after > before + 0.05, (before, after)
+
+    # Play it back, then restart: the example comes back from the config folder.
+    qtbot.mouseClick(window.play_button, Qt.MouseButton.LeftButton)
+    assert window.player.playing and window.player.xy is not None
+    qtbot.waitUntil(lambda: window.player.frame > 3, timeout=5_000)
+    window.close()
+    gui_recognizer.clear_examples()
+    second = open_window(qtbot, qapp, gui_recognizer, config)
+    assert second.examples.count("sit down") == 1
+    assert gui_recognizer.example_counts()["sit down"] == 1
+    second.label_list.setCurrentItem(second.label_list.findItems("sit down", Qt.MatchFlag.MatchExactly)[0])
+    assert second.example_list.count() == 1
+
+    # Remove it: gone from disk, from the list and from the scoring.
+    qtbot.mouseClick(second.remove_example_button, Qt.MouseButton.LeftButton)
+    assert second.examples.count("sit down") == 0 and not files[0].exists()
+    assert gui_recognizer.example_counts()["sit down"] == 0 and second.example_list.count() == 0
+    second.close()
+
+
+def _delegate_text(window, label: str) -> str:
+    """What the label list's delegate adds beside ``label`` (its example count)."""
+    n = window.label_list.itemDelegate().count(label)
+    return f"{n} example{'s' if n > 1 else ''}" if n else ""
+
+
+def test_record_example_needs_a_label(qtbot, qapp, gui_recognizer, tmp_path, monkeypatch) -> None:
+    pytest.importorskip("pytestqt", reason="pytest-qt is not installed")
+    from app.config import LiveConfig
+    from app.label_store import CONFIG_ENV
+    from tests.test_app_gui import open_window
+
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "config"))
+    window = open_window(qtbot, qapp, gui_recognizer, LiveConfig(demo=True, labels=["wave", "jump"]))
+    window.label_list.clearSelection()
+    assert not window.record_example() and "select an action" in window.message.text()
+    window.entry.setText("my warm-up 3")  # a typed new label is added, selected and recorded
+    window.countdown_s = 60.0
+    assert window.record_example() and window.recorder.label == "my warm-up 3"
+    assert "my warm-up 3" in window.labels and "Get ready" in window.video.countdown
+    window.close()
