@@ -102,6 +102,35 @@ OTHER_SETS = [
     "pick up and throw", "push-ups", "sit-ups", "jumping jacks", "burpees", "plank",
     "mountain climbers", "cartwheel", "handstand",
 ]  # fmt: skip
+# NTU names as commonly written, and other sets' and everyday vocabularies the bank promises.
+COMMON_NAMES = [
+    "put on jacket", "take off jacket", "put on a shoe", "take off a shoe", "put on a hat",
+    "take off a hat", "hand waving", "kicking something", "reach into pocket", "make a phone call",
+    "play with phone", "typing on a keyboard", "taking a selfie", "check time", "rub two hands",
+    "nod head", "put palms together", "sneeze/cough", "staggering", "falling", "touch head",
+    "touch chest", "touch back", "touch neck", "nausea or vomiting", "use a fan",
+    "punching other person", "kicking other person", "pushing other person",
+    "point finger at the other person", "hugging other person", "giving something",
+    "touch other person's pocket", "handshaking", "walking towards each other", "walking apart",
+    "shoot at the basket", "juggling table tennis balls", "snapping fingers",
+    "apply cream on hand back", "put something into a bag", "take something out of a bag",
+    "throw up cap/hat", "hands up", "running on the spot", "hit other person with something",
+    "wield knife towards other person", "knock over other person", "grab other person's stuff",
+    "shoot at other person with a gun", "carry something with other person",
+    "take a photo of other person", "follow other person", "whisper in other person's ear",
+    "exchange things with other person", "support somebody with hand", "finger-guessing game",
+    "side lunges", "stretching", "dancing", "pitching a baseball", "batting", "punching a bag",
+    "kicking a ball", "dribbling", "shooting a basketball", "tennis forehand", "tennis backhand",
+    "badminton", "volleyball spike", "skipping", "hopscotch", "climbing stairs", "climbing a ladder",
+    "lying down", "getting up", "crawling", "tai chi", "karate kick", "sitting", "standing", "greeting",
+    "bowing", "waving goodbye", "pointing", "cleaning a window", "sweeping the floor", "mopping",
+    "vacuuming", "cooking", "stirring", "cutting", "lifting a box", "carrying a bag", "pushing a cart",
+    "pulling a rope", "opening a door", "knocking on a door", "typing", "writing on a board",
+    "reading a book", "taking a photo", "walking a dog", "drink from a bottle", "answer phone",
+    "read watch", "tight lace", "one hand waving", "one hand punching", "two hand punching",
+    "holding head", "irregular walking", "phone answering", "putting down", "approaching", "departing",
+    "exchanging", "swimming", "jumping rope", "yoga", "tree pose",
+]  # fmt: skip
 TRAINING_LABELS = sorted(set(BANDAI + NW_UCLA + UTKINECT + H36M + CMU8 + ASE + DEEPMIMIC + CMU_BVH))
 WORDS = re.compile(r"[A-Za-z0-9'-]+")
 
@@ -135,6 +164,10 @@ def test_every_ntu_nw_ucla_and_utkinect_class_resolves(bank: db.DescriptionBank)
 @pytest.mark.parametrize("label", OTHER_SETS)
 def test_other_sets_names_resolve(bank: db.DescriptionBank, label: str) -> None:
     assert bank.entry(label) is not None, label
+
+
+def test_common_names_resolve(bank: db.DescriptionBank) -> None:
+    assert [name for name in COMMON_NAMES if bank.entry(name) is None] == []
 
 
 def test_distinct_training_classes_of_one_set_get_distinct_entries(bank: db.DescriptionBank) -> None:
