@@ -359,6 +359,55 @@ def summarise(clips: list[dict], labels: list[str]) -> dict:
 # -- reports ----------------------------------------------------------------------------------------
 
 
+def _draw(image: np.ndarray, xy: np.ndarray, colour: tuple[int, int, int], thickness: int) -> None:
+    """An NTU-25 skeleton given in normalised image coordinates, drawn onto ``image``."""
+    import cv2
+
+    from pose.layouts import NTU25_BONES
+
+    points = (xy * (image.shape[1], image.shape[0])).astype(int)
+    for child, parent in NTU25_BONES:
+        cv2.line(image, tuple(points[child]), tuple(points[parent]), colour, thickness, cv2.LINE_AA)
+
+
+def person_snapshots(clip: Clip, detections: Detections, config: LiveConfig, count: int, path: Path) -> None:
+    """``count`` frames of the clip in a grid: every person MediaPipe detected in grey, the persons
+    the app tracks (the pose stage replayed) in colour with their ids: who the app looks at."""
+    import cv2
+
+    from app.session import pose_estimator
+    from pose.layouts import mediapipe_to_ntu25
+
+    wanted = set(np.linspace(0, len(detections.t_media) - 1, count).round().astype(int).tolist())
+    estimator = pose_estimator(config, RecordedDetector(detections))
+    blank = np.zeros((*detections.size, 3), np.uint8)
+    tracked = {}
+    for i, t in enumerate(detections.t_media):
+        result = estimator.process(Frame(blank, i, float(t), float(t)))
+        if i in wanted:
+            tracked[i] = [(p.track_id, p.image_xy) for p in result.persons]
+    colours = ((0, 200, 255), (255, 120, 0), (0, 220, 0), (200, 0, 255))
+    tiles = []
+    for i, frame in enumerate(VideoSource(clip.path)):
+        if i not in wanted:
+            continue
+        image = frame.image.copy()
+        height, width = image.shape[:2]
+
+        for _, img in detections.frames[i]:
+            _draw(image, mediapipe_to_ntu25(img[:, :2], world=False), (160, 160, 160), 2)
+        for track_id, xy in tracked.get(i, []):
+            _draw(image, xy, colours[track_id % len(colours)], 4)
+            x, y = (xy.min(axis=0) * (width, height)).astype(int)
+            cv2.putText(image, f"id {track_id}", (x, max(y - 8, 20)), cv2.FONT_HERSHEY_SIMPLEX, 1.0,
+                        colours[track_id % len(colours)], 2, cv2.LINE_AA)  # fmt: skip
+        cv2.putText(image, f"frame {i}", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
+        tiles.append(cv2.resize(image, (640, int(640 * height / width))))
+    rows = [np.hstack(tiles[k : k + 2] + [np.zeros_like(tiles[0])] * (2 - len(tiles[k : k + 2])))
+            for k in range(0, len(tiles), 2)]  # fmt: skip
+    cv2.imwrite(str(path), np.vstack(rows))
+
+
 def confusion_png(confusion: dict, path: Path, title: str) -> None:
     """The confusion matrix, each row as shares of that class's predictions, with readable labels."""
     import matplotlib
@@ -439,6 +488,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-persons", type=int, default=defaults.max_persons)
     p.add_argument("--out", type=Path, default=Path("runs/video_eval"), help="folder for the reports")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--snapshots",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also draw K frames per clip with every detected person (grey) and the tracked ones",
+    )
     return p
 
 
@@ -491,6 +547,10 @@ def evaluate(args: argparse.Namespace) -> dict:
         if missed:
             raise VideoEvalError(f"{clip.path}: {missed} frames had no cached detections (damaged cache?)")
         results.append(clip_summary(clip, shown))
+        if args.snapshots > 0:
+            person_snapshots(
+                clip, detections, config, args.snapshots, args.out / f"persons_{clip.path.stem}.png"
+            )
     timing = {k: round(v, 2) if isinstance(v, float) else v for k, v in timing.items()}
     checkpoint = checkpoint_path(config)
     report = {

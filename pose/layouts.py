@@ -67,6 +67,19 @@ MEDIAPIPE_TO_KINECT = np.array([[-1, 0, 0], [0, -1, 0], [0, 0, 1]], np.float32)
 SPINE_MID_RATIO = 0.57
 NECK_RATIO = 0.35
 HIP_INWARD = 0.65
+# Kinect's spine-shoulder joint sits at the base of the neck, above the line between the shoulder
+# joints: on the NTU recordings the shoulders' centre lies 0.05 torso lengths below it.
+SHOULDER_RISE = 0.05
+# Kinect's hand, hand tip and thumb lie 0.31, 0.57 and 0.41 forearm lengths from the wrist (medians,
+# NTU recordings). MediaPipe's nearest points are closer in and their distances vary with the input:
+# its index and pinky points are the knuckles, and its thumb point, near the thumb's root, lies 0.09
+# forearm lengths from the wrist in world landmarks but about 0.2 in image landmarks (medians on the
+# real videos in ../shared/data/videos and the yoga CSVs; ``python -m app.live_gap``). So each joint
+# takes only its direction from MediaPipe (wrist to knuckles' centre, to index, to thumb) and Kinect's
+# distance, in forearm lengths.
+HAND_REACH = 0.31
+TIP_REACH = 0.57
+THUMB_REACH = 0.41
 
 # Kinect v1 (NW-UCLA, UTKinect; 20 joints) to NTU-25: the first 20 NTU joints are the v1 joints in
 # the same order; the 5 extra ones come from the nearest v1 joint.
@@ -95,18 +108,29 @@ def mediapipe_to_ntu25(landmarks: np.ndarray, world: bool = True) -> np.ndarray:
     hip_c = (mp("left_hip") + mp("right_hip")) / 2
     sh_c = (mp("left_shoulder") + mp("right_shoulder")) / 2
     head = (mp("left_ear") + mp("right_ear")) / 2
+    spine_sh = sh_c + SHOULDER_RISE * (sh_c - hip_c)
     out[..., J["spine_base"], :] = hip_c
-    out[..., J["spine_shoulder"], :] = sh_c
-    out[..., J["spine_mid"], :] = hip_c + SPINE_MID_RATIO * (sh_c - hip_c)
-    out[..., J["neck"], :] = sh_c + NECK_RATIO * (head - sh_c)
+    out[..., J["spine_shoulder"], :] = spine_sh
+    out[..., J["spine_mid"], :] = hip_c + SPINE_MID_RATIO * (spine_sh - hip_c)
+    out[..., J["neck"], :] = spine_sh + NECK_RATIO * (head - spine_sh)
     out[..., J["head"], :] = head
     for side in ("left", "right"):
+        wrist = mp(f"{side}_wrist")
+        forearm = np.linalg.norm(wrist - mp(f"{side}_elbow"), axis=-1, keepdims=True)
+
+        def reach(point: np.ndarray, ratio: float, wrist: np.ndarray = wrist, forearm: np.ndarray = forearm):
+            """``ratio`` forearm lengths from the wrist toward ``point``."""
+            away = point - wrist
+            return wrist + ratio * forearm * away / np.maximum(
+                np.linalg.norm(away, axis=-1, keepdims=True), 1e-6
+            )
+
         out[..., J[f"{side}_shoulder"], :] = mp(f"{side}_shoulder")
         out[..., J[f"{side}_elbow"], :] = mp(f"{side}_elbow")
-        out[..., J[f"{side}_wrist"], :] = mp(f"{side}_wrist")
-        out[..., J[f"{side}_hand"], :] = (mp(f"{side}_wrist") + mp(f"{side}_pinky") + mp(f"{side}_index")) / 3
-        out[..., J[f"{side}_hand_tip"], :] = mp(f"{side}_index")
-        out[..., J[f"{side}_thumb"], :] = mp(f"{side}_thumb")
+        out[..., J[f"{side}_wrist"], :] = wrist
+        out[..., J[f"{side}_hand"], :] = reach((mp(f"{side}_pinky") + mp(f"{side}_index")) / 2, HAND_REACH)
+        out[..., J[f"{side}_hand_tip"], :] = reach(mp(f"{side}_index"), TIP_REACH)
+        out[..., J[f"{side}_thumb"], :] = reach(mp(f"{side}_thumb"), THUMB_REACH)
         out[..., J[f"{side}_hip"], :] = hip_c + HIP_INWARD * (mp(f"{side}_hip") - hip_c)
         out[..., J[f"{side}_knee"], :] = mp(f"{side}_knee")
         out[..., J[f"{side}_ankle"], :] = mp(f"{side}_ankle")
