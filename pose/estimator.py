@@ -88,14 +88,13 @@ def detection_settings(
     detect_max_side: int | None = DETECT_MAX_SIDE,
 ) -> dict:
     """Everything that decides what the detector reports for a given frame, for keying caches of
-    detections: the detector settings of :class:`PoseEstimator`, and MediaPipe's version."""
-    return {
-        "backend": backend,
-        "num_poses": num_poses,
-        "min_confidence": min_confidence,
-        "detect_max_side": detect_max_side,
-        "mediapipe": _mediapipe_version(),
-    }
+    detections: the detector settings of :class:`PoseEstimator`, and MediaPipe's version. An option
+    at its neutral value (``detect_max_side`` None: full frames) is left out, so adding an option
+    does not invalidate caches made without it."""
+    settings = {"backend": backend, "num_poses": num_poses, "min_confidence": min_confidence}
+    if detect_max_side is not None:
+        settings["detect_max_side"] = detect_max_side
+    return settings | {"mediapipe": _mediapipe_version()}
 
 
 def cache_dir() -> Path:
