@@ -87,6 +87,8 @@ class LiveConfig:
             raise ConfigError("give --labels or --labels-file, not both")
         if self.output is not None and (self.skeleton_file is not None or self.demo):
             raise ConfigError("--output records camera or --video frames: not --skeleton-file or --demo")
+        if self.output is not None and self.loop:
+            raise ConfigError("--output writes the video once: not with --loop")
         if self.output is not None and self.output.suffix.lower() not in (".mp4", ".avi"):
             raise ConfigError(f"--output must end in .mp4 (mp4v) or .avi (MJPG), got {self.output.name!r}")
         if self.top_k < 1:

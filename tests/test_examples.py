@@ -230,6 +230,10 @@ def test_recording_an_example_in_the_window_stores_restores_and_moves_the_rankin
     qtbot.waitUntil(lambda: len(seen) >= taught_at + 12, timeout=60_000)
     after = mean_score(seen[taught_at + 4 :])
     assert after > before + 0.05, (before, after)
+    # The timeline under the ranking plots the featured person's recent scores, in seconds.
+    history = window.timeline.history
+    assert len(history.points) >= 5 and set(history.labels()) <= set(window.labels)
+    assert 0 < history.points[-1][0] - history.points[0][0] <= history.seconds
 
     # Play it back, then restart: the example comes back from the config folder.
     qtbot.mouseClick(window.play_button, Qt.MouseButton.LeftButton)

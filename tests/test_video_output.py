@@ -11,8 +11,9 @@ import pytest
 
 from app.cli import main
 from app.pipeline import Prediction
-from app.video_writer import VideoOutputError, check_output, draw
+from app.video_writer import AnnotatedVideoWriter, VideoOutputError, check_output, draw
 from pose.estimator import PersonPose, PoseResult
+from pose.sources import Frame
 from tests.conftest import shared_path
 from tests.test_app_cli import LABELS, SAMPLE_VIDEO, random_checkpoint  # noqa: F401 (a shared fixture)
 
@@ -54,6 +55,20 @@ def test_an_output_that_cannot_be_written_fails_early(tmp_path: Path) -> None:
         check_output(tmp_path)
     check_output(tmp_path / "fine.mp4")
     assert not (tmp_path / "fine.mp4").exists()  # the probe leaves nothing behind
+
+
+def test_a_live_source_keeps_its_rate_when_frames_were_skipped(tmp_path: Path) -> None:
+    """A camera's frames the pose stage skipped are filled with the previous one: real time is kept."""
+    out = tmp_path / "live.avi"
+    writer = AnnotatedVideoWriter(out, fps=10.0, live=True)
+    shades = (40, 120, 200)
+    for t, shade in zip((100.0, 100.1, 100.5), shades, strict=True):
+        writer.write(Frame(np.full((48, 64, 3), shade, np.uint8), 0, t), PoseResult(0, t))
+    writer.close()
+    frames, fps = _frames(out)
+    assert fps == pytest.approx(10.0) and writer.frames == len(frames) == 6
+    nearest = [min(shades, key=lambda shade: abs(f.mean() - shade)) for f in frames]
+    assert nearest == [40, 120, 120, 120, 120, 200]  # the second frame held for the 0.4 s skipped
 
 
 @pytest.mark.slow
@@ -101,3 +116,5 @@ def test_bad_output_is_one_error_line(tmp_path: Path, monkeypatch: pytest.Monkey
     assert code == 2 and "--output" in capsys.readouterr().err
     code = main(["--headless", "--video", str(video), "--output", str(tmp_path / "x.mkv")])
     assert code == 2 and ".mp4" in capsys.readouterr().err
+    code = main(["--headless", "--video", str(video), "--loop", "--output", str(tmp_path / "x.mp4")])
+    assert code == 2 and "--loop" in capsys.readouterr().err
