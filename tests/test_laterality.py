@@ -101,3 +101,33 @@ def test_real_mirror_pairs_choose_the_right_side(member: str) -> None:
             x = normalize_window(skel, 64, crop=0.95)
             cue = laterality(x[..., 0].transpose(1, 2, 0), "arm")
             assert (cue > 0) == (side == "left") and abs(cue) > 0.3, (name, cue)
+
+
+def test_mirror_pair_command_on_real_clips_with_an_untrained_model(tmp_path) -> None:
+    """ASE's walk/run/dodge left-right clips: an untrained model knows no side, the skeleton does."""
+    shared_path("ase")
+    import json
+
+    import torch
+
+    from neuron_core.checkpoint import CheckpointMeta, save_checkpoint
+    from neuron_core.config import ModelConfig
+    from neuron_core.model import NeuronModel
+    from tests.conftest import ROOT
+    from tests.test_training import TINY_MODEL
+    from training.train import main
+
+    torch.manual_seed(0)
+    model = NeuronModel(ModelConfig(**TINY_MODEL))
+    meta = CheckpointMeta(text_encoder="minilm-l6-v2", text_dim=384, window=32)
+    save_checkpoint(tmp_path / "m.pt", model, meta)
+    cache = str(ROOT / "runs" / "test-cache")
+    args = ["mirror-pairs", "--checkpoint", str(tmp_path / "m.pt"), "--sets", "ase", "--out", str(tmp_path),
+            "--data.cache_dir", cache, "--prompts_per_granularity", "2"]  # fmt: skip
+    assert main(args) == 0
+    result = json.loads((tmp_path / "mirror_pairs.json").read_text())
+    rows = result["per_label"]
+    for label in ("walk to the left", "walk to the right", "run to the left", "run to the right"):
+        assert rows[f"ase: {label}"]["with_sides"] == 1.0, label
+    assert result["overall"]["samples"] == sum(r["samples"] for r in rows.values())
+    assert "with the skeleton's side" in (tmp_path / "mirror_pairs.md").read_text()

@@ -63,6 +63,8 @@ from training.engine import (  # noqa: E402
 )
 from training.evaluate import ScoredSet, evaluate_folder, protocol_metrics, score_sets, zsl  # noqa: E402
 from training.metrics import topk_correct  # noqa: E402
+from training.mirror_pairs import DEFAULT_SETS as DEFAULT_PAIR_SETS  # noqa: E402
+from training.mirror_pairs import mirror_pair_accuracy, write_markdown  # noqa: E402
 from training.splits import PARTS, Split, make_split  # noqa: E402
 
 log = logging.getLogger("training")
@@ -370,11 +372,12 @@ def _parser() -> argparse.ArgumentParser:
         "train": "both stages in sequence, then the test metrics",
         "evaluate": "score a checkpoint: on a folder of .npz files (--skeletons) or on a config's split",
         "benchmark": "cross-data-set zero-shot benchmark: leave one set out, train, score it by its names",
+        "mirror-pairs": "left/right: accuracy of choosing the right side of mirror-pair labels",
     }
     for name, text in helps.items():
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--config", help=f"built-in name ({', '.join(C.builtin_names())}) or a YAML file")
-        if name not in ("evaluate", "benchmark"):
+        if name not in ("evaluate", "benchmark", "mirror-pairs"):
             p.add_argument("--resume", action="store_true", help="continue from the states in output_dir")
         if name == "benchmark":
             p.add_argument("--holdout", default=",".join(DEFAULT_HOLDOUTS),
@@ -391,6 +394,10 @@ def _parser() -> argparse.ArgumentParser:
                 "--reference-metrics",
                 help="metrics.json of the same recipe with held-out classes, stored in the checkpoint",
             )
+        if name == "mirror-pairs":
+            p.add_argument("--checkpoint", required=True, help="a neuron_core checkpoint (.pt)")
+            p.add_argument("--sets", default=",".join(DEFAULT_PAIR_SETS), help="sets with mirror pairs")
+            p.add_argument("--out", help="also write JSON and Markdown here (a folder)")
         if name == "evaluate":
             p.add_argument("--checkpoint", required=True, help="a neuron_core checkpoint (.pt)")
             p.add_argument("--skeletons", help="folder of interchange .npz files (searched recursively)")
@@ -458,6 +465,22 @@ def _benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mirror_pairs(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    _threads(cfg)
+    model, meta = load_checkpoint(args.checkpoint)
+    encoder = get_text_encoder(meta.text_encoder, cache_dir=Path(cfg.data.cache_dir) / "text")
+    sets = [v.strip() for v in args.sets.split(",") if v.strip()]
+    result = mirror_pair_accuracy(model, encoder, sets, cfg, Dist())
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "mirror_pairs.json").write_text(json.dumps(result, indent=2))
+        write_markdown(result, out / "mirror_pairs.md")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     d = Dist()
@@ -467,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "benchmark":
             return _benchmark(args)
+        if args.command == "mirror-pairs":
+            return _mirror_pairs(args)
         cfg_device = "auto" if args.command == "evaluate" and not args.config else None
         d = distributed.setup(cfg_device or _config(args).device)
         if args.command == "evaluate":
