@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -383,9 +384,9 @@ class ExamplePlayer(QWidget):
 class ExampleCountDelegate(QStyledItemDelegate):
     """Draws each label as usual plus, right-aligned, how many examples teach it."""
 
-    def __init__(self, count, parent: QObject | None = None) -> None:
+    def __init__(self, count: Callable[[str], int], parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.count = count  # label -> number of examples
+        self.count = count
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         super().paint(painter, option, index)

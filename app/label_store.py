@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -95,6 +96,19 @@ def save_labels(labels: list[str], directory: Path | None = None) -> Path:
 # examples: skeleton clips that teach a label by showing it (see neuron_core.examples)
 
 EXAMPLES_DIR = "examples"
+
+
+class Teachable(Protocol):
+    """What the store needs of ``neuron_core.recognizer.ZeroShotRecognizer``."""
+
+    @property
+    def labels(self) -> list[str]: ...
+
+    def add_label(self, label: str) -> str: ...
+
+    def set_examples(self, label: str, windows: np.ndarray | None) -> int: ...
+
+    def clear_examples(self) -> None: ...
 
 
 class ExampleError(NeuronLiveError):
@@ -206,17 +220,19 @@ class ExampleStore:
             return None
         return np.stack([normalize_window(ex.skeleton, window, crop=TEST_CROP) for ex in mine])
 
-    def teach(self, recognizer, label: str, window: int) -> int:
+    def teach(self, recognizer: Teachable, label: str, window: int) -> int:
         """Give the recogniser this label's examples (none: it forgets any); returns how many."""
         return recognizer.set_examples(label, self.windows(label, window))
 
-    def teach_all(self, recognizer, window: int) -> dict[str, int]:
+    def teach_all(self, recognizer: Teachable, window: int) -> dict[str, int]:
         """Make the recogniser's examples exactly this store's, for every label that has any."""
         recognizer.clear_examples()
         return {label: self.teach(recognizer, label, window) for label in self.labels()}
 
 
-def apply_examples(recognizer, extra: Path | None = None, directory: Path | None = None) -> ExampleStore:
+def apply_examples(
+    recognizer: Teachable, extra: Path | None = None, directory: Path | None = None
+) -> ExampleStore:
     """Load the user's examples and those of ``extra`` (``--examples``) into the recogniser.
 
     The labels of ``extra``'s examples join the active labels (that is why the folder was given); the
@@ -231,6 +247,6 @@ def apply_examples(recognizer, extra: Path | None = None, directory: Path | None
     return store
 
 
-def model_window(recognizer) -> int:
+def model_window(recognizer: object) -> int:
     """The window length (frames) the recogniser's model takes."""
     return int(getattr(getattr(recognizer, "meta", None), "window", 64))
