@@ -44,6 +44,10 @@ class CheckpointMeta:
     layout: str = "ntu25"
     window: int = 64
     normalisation: str = "pose.normalize.normalize_window(crop=0.95)"
+    # The text side of the contract: where a label's texts come from (neuron_core.prompts.TEXT_SOURCES)
+    # and how many per granularity. Checkpoints written before these fields used name prompts, 10.
+    text_source: str = "names"
+    prompts_per_granularity: int = 10
     vocabulary: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     command: str = ""
@@ -66,6 +70,12 @@ class CheckpointMeta:
             raise ValueError("vocabulary must be a list of strings")
         if not isinstance(meta.metrics, dict):
             raise ValueError("metrics must be a dict")
+        from neuron_core.prompts import TEXT_SOURCES
+
+        if meta.text_source not in TEXT_SOURCES:
+            raise ValueError(f"text_source {meta.text_source!r} is not one of {', '.join(TEXT_SOURCES)}")
+        if not isinstance(meta.prompts_per_granularity, int) or meta.prompts_per_granularity < 1:
+            raise ValueError("prompts_per_granularity must be a positive integer")
         return meta
 
 

@@ -27,6 +27,9 @@ GRANULARITIES: tuple[str, ...] = (
     "temporal_p123",
 )
 DEFAULT_K = 10
+# Where a label's texts come from: name templates; the project's description bank where it knows the
+# label (name templates otherwise); or both, averaged (neuron_core.description_bank).
+TEXT_SOURCES: tuple[str, ...] = ("names", "bank", "bank+names")
 
 Descriptions = Mapping[str, Mapping[str, Sequence[str]]]
 
@@ -222,3 +225,25 @@ def encode_classes(
             f"text encoder {encoder.name} returned shape {vectors.shape}, expected {expected}"
         )
     return vectors.reshape(len(labels), len(GRANULARITIES), k, encoder.dim)
+
+
+def class_text_embeddings(
+    encoder: TextEncoder,
+    labels: Sequence[str],
+    source: str = "names",
+    descriptions: Descriptions | None = None,
+    k: int = DEFAULT_K,
+) -> np.ndarray:
+    """(C, 6, K', D) text embeddings of labels from ``source`` (TEXT_SOURCES); given ``descriptions``
+    win over the bank. "bank+names" stacks both sets (K' = 2k), so class prototypes average them."""
+    if source not in TEXT_SOURCES:
+        raise DescriptionError(f"unknown text source {source!r}; expected one of {', '.join(TEXT_SOURCES)}")
+    if source == "names":
+        return encode_classes(encoder, labels, descriptions, k)
+    from neuron_core.description_bank import load_bank
+
+    bank = {**load_bank().descriptions(labels), **dict(descriptions or {})}
+    described = encode_classes(encoder, labels, bank, k)
+    if source == "bank":
+        return described
+    return np.concatenate([described, encode_classes(encoder, labels, descriptions, k)], axis=2)

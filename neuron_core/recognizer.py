@@ -27,7 +27,7 @@ from neuron_core.examples import EXAMPLE_BASELINE, EXAMPLE_WEIGHT, combine, exam
 from neuron_core.labels import MAX_LABELS, LabelSet, label_key, normalize_label
 from neuron_core.laterality import resolve_sides
 from neuron_core.model import NeuronModel, class_logits, class_prototypes, fuse
-from neuron_core.prompts import DEFAULT_K, Descriptions, encode_classes
+from neuron_core.prompts import Descriptions, class_text_embeddings
 from neuron_core.text_encoders import TextEncoder, get_text_encoder
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class ZeroShotRecognizer:
         encoder: TextEncoder,
         device: str = "cpu",
         descriptions: Descriptions | None = None,
-        k: int = DEFAULT_K,
+        k: int | None = None,
         max_labels: int = MAX_LABELS,
         backend: str = "torch",
         threads: int | None = None,
@@ -86,7 +86,7 @@ class ZeroShotRecognizer:
         self.meta = meta
         self.encoder = encoder
         self.descriptions = descriptions
-        self.k = k
+        self.k = k if k is not None else meta.prompts_per_granularity  # the checkpoint's contract
         self.max_labels = max_labels
         self._labels = LabelSet(max_labels=max_labels)
         self._cache: dict[str, torch.Tensor] = {}  # label key -> (6, D) class prototypes on self.device
@@ -169,7 +169,8 @@ class ZeroShotRecognizer:
             missing = [label for label in labels if label_key(label) not in self._cache]
         if not missing:
             return
-        emb = encode_classes(self.encoder, missing, self.descriptions, self.k)  # slow: outside the lock
+        # slow: outside the lock
+        emb = class_text_embeddings(self.encoder, missing, self.meta.text_source, self.descriptions, self.k)
         protos = class_prototypes(torch.from_numpy(emb)).to(self.device)
         with self._lock:
             self._cache.update((label_key(label), p) for label, p in zip(missing, protos, strict=True))

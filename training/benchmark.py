@@ -36,7 +36,7 @@ from neuron_core.calibration import CALIBRATIONS
 from neuron_core.checkpoint import load_checkpoint
 from neuron_core.description_bank import load_bank
 from neuron_core.model import class_logits, fuse
-from neuron_core.prompts import encode_classes
+from neuron_core.prompts import TEXT_SOURCES, class_text_embeddings
 from neuron_core.text_encoders import TextEncoder, get_text_encoder
 from training import config as C
 from training.data import WindowDataset, load_source
@@ -149,11 +149,8 @@ def score_fold(
 
 
 def class_texts(encoder: TextEncoder, classes: list[str], k: int) -> dict[str, torch.Tensor]:
-    """The text sources a held-out set is scored with: name prompts; the description bank where it
-    knows a name (name prompts otherwise); and both averaged."""
-    names = torch.from_numpy(encode_classes(encoder, classes, None, k))
-    bank = torch.from_numpy(encode_classes(encoder, classes, load_bank().descriptions(classes), k))
-    return {"names": names, "bank": bank, "bank+names": torch.cat([bank, names], dim=2)}
+    """Every text source (``neuron_core.prompts.TEXT_SOURCES``) a held-out set is scored with."""
+    return {s: torch.from_numpy(class_text_embeddings(encoder, classes, s, None, k)) for s in TEXT_SOURCES}
 
 
 def rescore(fold_dir: Path, cfg: C.TrainConfig) -> dict[str, object]:

@@ -135,6 +135,10 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     text_encoder: str = "minilm-l6-v2"
     prompt_mode: str = "mixed"
+    # Where label texts come from (neuron_core.prompts.TEXT_SOURCES): with "bank" or "bank+names" the
+    # description bank's texts join the descriptions training mixes in, and the checkpoint tells the
+    # live path to use them.
+    text_source: str = "names"
     prompts_per_granularity: int = 10
     seed: int = 0
     output_dir: str = "runs/neuron"
@@ -148,6 +152,11 @@ class TrainConfig:
             raise ConfigError(
                 f"prompt_mode must be one of {', '.join(PROMPT_MODES)}, got {self.prompt_mode!r}"
             )
+        from neuron_core.prompts import TEXT_SOURCES
+
+        if self.text_source not in TEXT_SOURCES:
+            choices = ", ".join(TEXT_SOURCES)
+            raise ConfigError(f"text_source must be one of {choices}, got {self.text_source!r}")
         if self.split.sample_split not in SAMPLE_SPLITS:
             raise ConfigError(
                 f"split.sample_split must be one of {', '.join(SAMPLE_SPLITS)}, "

@@ -39,6 +39,7 @@ import torch  # noqa: E402
 from torch.nn.parallel import DistributedDataParallel  # noqa: E402
 
 from neuron_core.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint  # noqa: E402
+from neuron_core.description_bank import load_bank  # noqa: E402
 from neuron_core.errors import NeuronCoreError  # noqa: E402
 from neuron_core.model import NeuronModel, ShiftGCN  # noqa: E402
 from neuron_core.prompts import load_neuron_descriptions  # noqa: E402
@@ -155,6 +156,8 @@ def build_run(cfg: C.TrainConfig, d: Dist, command: str) -> Run:
     descriptions = load_neuron_descriptions(cfg.data.descriptions) if cfg.data.descriptions else None
     encoder = get_text_encoder(cfg.text_encoder, cache_dir=Path(cfg.data.cache_dir) / "text")
     classes = split.seen + split.val_classes + split.unseen
+    if cfg.text_source != "names":  # the project's descriptions join the published ones (those win)
+        descriptions = {**load_bank().descriptions(classes), **(descriptions or {})}
     texts = ClassTexts.build(encoder, classes, descriptions, cfg.prompts_per_granularity)
     if cfg.model.text_dim != encoder.dim:
         raise C.ConfigError(f"model.text_dim is {cfg.model.text_dim} but {encoder.name} gives {encoder.dim}")
@@ -348,6 +351,8 @@ def finish(
             window=run.cfg.data.window,
             normalisation=NORMALISATION,
             vocabulary=list(run.split.seen),
+            text_source=run.cfg.text_source,
+            prompts_per_granularity=run.cfg.prompts_per_granularity,
             metrics=metrics,
             command=run.command,
             data=run.data_summary(),
