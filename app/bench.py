@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.bench_options import CameraLike, bench_downscale, bench_quantized, bench_start, label_latency
 from app.bench_stages import (
     BATCH,
     MAX_GROWTH_MB,
@@ -49,11 +50,18 @@ from neuron_core.errors import NeuronCoreError
 from pose.errors import NeuronLiveError
 
 DEFAULT_VIDEO = SHARED_DATA / "media" / "mmaction2_ntu_sample.avi"
+# Several people walking (720p, 50 fps): replayed as a 1080p camera at 30 fps for the two-person figures.
+CROWD_VIDEO = SHARED_DATA / "media" / "openpose_video.avi"
+CAMERA_FPS, CAMERA_SIZE = 30.0, (1920, 1080)
 
-# The issue's targets (measured, never asserted).
+# The issues' targets (measured, never asserted): (target, "lower" or "higher" is better).
 TARGET_MODEL_SHARE = 0.10  # model cost per frame at the app's rate / MediaPipe's cost per frame
-TARGET_WINDOW_MS = 5.0  # ONNX Runtime, CPU, one window
-TARGET_LABEL_MS = 50.0  # text encoding of one new label
+TARGET_WINDOW_MS = 3.0  # ONNX Runtime, CPU, one thread, batch 1, one window
+TARGET_LABEL_MS = 50.0  # text encoding of one new label, cold
+TARGET_LABEL_SCORED_MS = 100.0  # from asking for a new label to a prediction that scores it
+TARGET_FIRST_PREDICTION_S = 3.0  # fresh process, warm caches
+TARGET_RSS_MB = 800.0  # resident memory of the app on the CPU path
+TARGET_FPS = 29.0  # frames processed of a 30 fps camera (one dropped a second at most)
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,10 @@ class Plan:
     latency_frames: int
     soak_frames: int
     sweep: bool
+    downscale_frames: int
+    downscale_sides: tuple[int | None, ...]
+    quant_windows: int
+    start_frames: int
 
 
 QUICK = Plan(
@@ -76,9 +88,13 @@ QUICK = Plan(
     label_repeats=2,
     e2e_frames=60,
     e2e_pairs=1,
-    latency_frames=90,
+    latency_frames=150,
     soak_frames=150,
     sweep=False,
+    downscale_frames=10,
+    downscale_sides=(None, 640),
+    quant_windows=4,
+    start_frames=90,
 )
 FULL = Plan(
     stage_frames=300,
@@ -89,6 +105,10 @@ FULL = Plan(
     latency_frames=900,
     soak_frames=4000,
     sweep=True,
+    downscale_frames=72,
+    downscale_sides=(None, 960, 640, 480),
+    quant_windows=0,  # all
+    start_frames=150,
 )
 
 
@@ -174,6 +194,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         progress("model size options")
         report["config_options"] = bench_config_options(windows[0], plan.repeats, threads)
 
+    if "onnx" in recognizers:
+        progress("int8 quantisation")
+        chosen = windows[: plan.quant_windows] if plan.quant_windows else windows
+        rec = recognizers["onnx"]
+        protos, scale = rec._snapshot()[1].float().cpu().numpy(), float(rec.model.logit_scale)
+        report["quantized"] = bench_quantized(rec._onnx.path, chosen, protos, scale, plan.repeats)
+    progress("MediaPipe on shrunk frames")
+    videos = [v for v in (video, CROWD_VIDEO) if v.is_file()]
+    report["downscale"] = bench_downscale(videos, plan.downscale_sides, plan.downscale_frames)
+
     backend = "onnx" if args.backend in ("auto", "onnx") and "onnx" in recognizers else "torch"
     if args.backend == "onnx" and "onnx" not in recognizers:
         raise NeuronCoreError(f"--backend onnx: {errors.get('onnx', 'unavailable')}")
@@ -186,8 +216,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         runs["without"].append(run_pipeline(video, NoModel(), plan.e2e_frames, meta.window, realtime=False))
         runs["with"].append(run_pipeline(video, recognizer, plan.e2e_frames, meta.window, realtime=False))
     no_model, full = mean_run(runs["without"]), mean_run(runs["with"])
-    progress("end to end: paced at the video's rate")
-    paced = run_pipeline(video, recognizer, plan.latency_frames, meta.window, realtime=True)
+    progress("end to end: paced at the video's rate, a new label halfway")
+    fresh = f"bench new label {time.monotonic_ns()}"
+    paced = run_pipeline(
+        video,
+        recognizer,
+        plan.latency_frames,
+        meta.window,
+        realtime=True,
+        during=lambda pipeline, preds: label_latency(pipeline, preds, fresh),
+    )
+    crowd = None
+    if CROWD_VIDEO.is_file():
+        progress("end to end: several people, as a 1080p camera at 30 fps")
+        crowd = run_pipeline(
+            CROWD_VIDEO,
+            recognizer,
+            plan.latency_frames,
+            meta.window,
+            realtime=True,
+            source=lambda: CameraLike(CROWD_VIDEO, CAMERA_FPS, CAMERA_SIZE),
+        )
     report["end_to_end"] = {
         "video": video.name,
         "backend": backend,
@@ -198,11 +247,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "fps_ratio_vs_pose_alone": full["fps"] / alone["fps"] if alone["fps"] else float("nan"),
         "cpu_ratio": full["cpu_ms_per_frame"] / no_model["cpu_ms_per_frame"],
         "realtime": paced,
+        "realtime_crowd": crowd,
     }
 
     progress(f"soak: {plan.soak_frames} frames")
     soak = run_pipeline(video, recognizer, plan.soak_frames, meta.window, realtime=False, sample_memory=True)
     report["memory"] = {"soak": soak_report(soak), "peak_rss_mb": peak_rss_mb()}
+    progress("start: a fresh neuron-live --headless on the video, twice (the second with warm caches)")
+    start_args = ["--headless", "--video", str(video), "--max-frames", str(plan.start_frames)]
+    start_args += ["--backend", backend, "--labels", ",".join(labels)]
+    report["start"] = [bench_start(start_args) for _ in range(2)]
     report["targets"] = targets(report, backend)
     report["machine"]["load_average_end"] = load_average()
     report["machine"]["load_average_by_phase"] = progress.load
@@ -225,24 +279,38 @@ def mean_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def targets(report: dict[str, Any], backend: str) -> dict[str, Any]:
-    """Each target's measured value. The model's share is in CPU time, which other processes on the
-    machine do not inflate; the others are wall times, as a user feels them."""
+    """Each target's measured value, and whether it is met (``better``: which side of the target
+    is good). The model's share is in CPU time, which other processes on the machine do not
+    inflate; the others are wall times, as a user feels them."""
+    nan = float("nan")
     stages = report["stages"]
     pose = stages["pose_ms"]["cpu_median"]
     model = stages["model"][backend]["batch1_ms"]["cpu_median"]
-    onnx = stages["model"]["onnx"].get("batch1_ms", {}).get("median", float("nan"))
+    onnx = stages["model"]["onnx"].get("batch1_ms", {}).get("median", nan)
     label = stages["text"]["new_label_ms"]["median"]
-    share = model / RATE / pose if pose else float("nan")
-    soak = report["memory"]["soak"]
+    share = model / RATE / pose if pose else nan
+    paced = report["end_to_end"]["realtime"]
+    crowd = report["end_to_end"].get("realtime_crowd") or {}
+    warm = report["start"][-1]
+    out = {
+        "model_share_of_pose": (share, TARGET_MODEL_SHARE, "lower"),
+        "onnx_window_ms": (onnx, TARGET_WINDOW_MS, "lower"),
+        "new_label_ms": (label, TARGET_LABEL_MS, "lower"),
+        "new_label_scored_ms": (paced.get("label_scored_ms", nan), TARGET_LABEL_SCORED_MS, "lower"),
+        "fps_one_person": (paced["fps"], TARGET_FPS, "higher"),
+        "fps_crowd": (crowd.get("fps", nan), TARGET_FPS, "higher"),
+        "first_prediction_s": (warm.get("first_s") or nan, TARGET_FIRST_PREDICTION_S, "lower"),
+        "app_rss_mb": (warm.get("peak_rss_mb", nan), TARGET_RSS_MB, "lower"),
+        "memory_growth_mb": (report["memory"]["soak"]["growth_mb"], MAX_GROWTH_MB, "lower"),
+    }
     return {
-        "model_share_of_pose": {
-            "value": share,
-            "target": TARGET_MODEL_SHARE,
-            "met": share < TARGET_MODEL_SHARE,
-        },
-        "onnx_window_ms": {"value": onnx, "target": TARGET_WINDOW_MS, "met": onnx < TARGET_WINDOW_MS},
-        "new_label_ms": {"value": label, "target": TARGET_LABEL_MS, "met": label < TARGET_LABEL_MS},
-        "memory_growth_mb": {"value": soak["growth_mb"], "target": MAX_GROWTH_MB, "met": soak["no_growth"]},
+        name: {
+            "value": value,
+            "target": target,
+            "better": better,
+            "met": bool(value < target if better == "lower" else value >= target),
+        }
+        for name, (value, target, better) in out.items()
     }
 
 
@@ -300,6 +368,8 @@ def format_report(r: dict[str, Any]) -> str:
         one = f"model ({backend}), batch 1, {st['labels']} labels"
         lines += [
             f"{one:52s} {_ms(entry['batch1_ms'])}",
+            f"{f'model ({backend}), batch 2 (two persons), per window':52s} "
+            f"{_ms(entry['batch2_per_window_ms'])}",
             f"{f'model ({backend}), batch 8, per window':52s} {_ms(entry['batch8_per_window_ms'])}",
         ]
     text = st["text"]
@@ -322,6 +392,8 @@ def format_report(r: dict[str, Any]) -> str:
         f"p95 {rt['latency_ms']['p95']:.1f} ms ({rt['predictions']} predictions)",
         f"  of which MediaPipe             median {rt['pose_ms']['median']:.1f} ms, "
         f"p95 {rt['pose_ms']['p95']:.1f} ms; model median {rt['model_ms']['median']:.2f} ms",
+        _label_line(rt),
+        *_crowd_lines(e2e.get("realtime_crowd")),
         "",
         f"memory: peak RSS {mem['peak_rss_mb']:.0f} MB; soak of {mem['soak']['frames']} frames "
         f"({mem['soak']['fps']:.1f} fps): {mem['soak']['rss_after_warmup_mb']:.0f} MB after warm-up -> "
@@ -345,14 +417,90 @@ def format_report(r: dict[str, Any]) -> str:
     if "options" in text:
         lines += ["", "new label options (ms: median, CPU median):"]
         for row in text["options"]:
-            what = f"{row['threads']} thread(s), {row['prompts']:3d} prompts"
+            what = f"{row['runtime']}, {row['threads']} thread(s), {row['prompts']:3d} prompts"
             lines.append(f"  {what:40s} {row['ms']['median']:8.1f} {row['ms']['cpu_median']:8.1f}")
-    lines += ["", "targets:"]
+    lines += _quantized_lines(r.get("quantized", []))
+    lines += _downscale_lines(r.get("downscale", []))
+    lines += _start_lines(r["start"])
+    lines += ["", f"targets (GPU: {m['gpu'] or 'none lent to this run; CPU figures only'}):"]
     for name, t in r["targets"].items():
-        lines.append(
-            f"  {name:22s} {t['value']:9.3f}  target < {t['target']:g}  {'MET' if t['met'] else 'MISSED'}"
-        )
+        side = "<" if t["better"] == "lower" else ">="
+        verdict = "MET" if t["met"] else "MISSED"
+        lines.append(f"  {name:22s} {t['value']:9.3f}  target {side} {t['target']:g}  {verdict}")
     return "\n".join(lines)
+
+
+def _label_line(run: dict[str, Any]) -> str:
+    if "label_scored_ms" not in run:
+        return f"  new label while playing: {run.get('error', 'not measured')}"
+    return (
+        f"  new label while playing: scored {run['label_scored_ms']:.0f} ms after it was asked for; "
+        f"longest wait between predictions meanwhile {run['max_prediction_gap_ms']:.0f} ms "
+        f"({run['predictions_meanwhile']} predictions)"
+    )
+
+
+def _crowd_lines(run: dict[str, Any] | None) -> list[str]:
+    if not run:
+        return []
+    return [
+        f"several people ({CROWD_VIDEO.name} as a {CAMERA_SIZE[0]}x{CAMERA_SIZE[1]} camera at "
+        f"{CAMERA_FPS:g} fps; {run['frames']} frames processed in {run['seconds']:.1f} s, "
+        f"{run['fps']:.1f} fps, {run['dropped_frames']} dropped; "
+        f"{run['persons_per_prediction_frame']:.2f} persons per scored frame):",
+        f"  capture -> prediction latency  median {run['latency_ms']['median']:.1f} ms, "
+        f"p95 {run['latency_ms']['p95']:.1f} ms ({run['predictions']} predictions); MediaPipe median "
+        f"{run['pose_ms']['median']:.1f} ms",
+    ]
+
+
+def _quantized_lines(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["", "int8 quantisation of the model graph (ONNX Runtime, 1 thread, batch 1; vs float):"]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"  {row['variant']:28s} not made: {row['error'][:80]}")
+            continue
+        lines.append(
+            f"  {row['variant']:28s} {row['ms']['median']:7.2f} ms (CPU {row['ms']['cpu_median']:6.2f}); "
+            f"embedding cosine >= {row['embedding_cosine_min']:.4f}, top-1 agreement "
+            f"{row['top1_agreement']:.3f}, max score change {row['max_score_change']:.4f} "
+            f"({row['windows']} real windows)"
+        )
+    return lines
+
+
+def _downscale_lines(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["", "MediaPipe on shrunk frames (landmark distance to full resolution, visible landmarks):"]
+    for row in rows:
+        side = "full" if row["side"] is None else f"<= {row['side']} px"
+        px, pct = row["landmark_px"], row["landmark_pct_height"]
+        lines.append(
+            f"  {row['video'][:24]:24s} {row['frame_size']:>9s} {side:>11s}: "
+            f"{row['pose_ms']['median']:6.1f} ms "
+            f"(CPU {row['pose_ms']['cpu_median']:5.1f}), {row['persons_per_frame']:.2f} persons/frame; "
+            f"distance median {px['median']:5.1f} px ({pct['median']:.2f}% of height), "
+            f"p95 {px['p95']:6.1f} px ({pct['p95']:.1f}%)"
+        )
+    return lines
+
+
+def _start_lines(runs: list[dict[str, Any]]) -> list[str]:
+    lines = ["", "start (fresh neuron-live --headless on the video):"]
+    for what, run in zip(("first run", "warm caches"), runs, strict=False):
+        if "error" in run:
+            lines.append(f"  {what:12s} failed: {run['error']}")
+            continue
+        first = "none" if run["first_s"] is None else f"{run['first_s']:.2f} s"
+        lines.append(
+            f"  {what:12s} first prediction after {first}; RSS then {run['rss_first_mb'] or 0:.0f} MB, "
+            f"peak {run['peak_rss_mb']:.0f} MB; imported torch {run['torch']}, "
+            f"sentence-transformers {run['sentence_transformers']}"
+        )
+    return lines
 
 
 def plain(value: Any) -> Any:

@@ -5,6 +5,7 @@
 - The model's graph quantised to int8 (dynamic, or static calibrated on real windows): CPU time per
   window, and agreement with the float graph's embeddings and rankings.
 - Starting the app: time to the first prediction and resident memory, in a fresh process.
+- A new label while the video plays: how soon it is scored, and whether predictions paused.
 
 Each returns plain numbers for :mod:`app.bench` to print and judge.
 """
@@ -12,6 +13,7 @@ Each returns plain numbers for :mod:`app.bench` to print and judge.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from app.bench_stages import ROOT, Stopwatch, looped_frames, summary, timed
+from pose.sources import Frame, FrameSource
 
 # Landmarks compared: those the full-resolution run sees with at least this visibility.
 VISIBLE = 0.5
@@ -98,12 +101,27 @@ def bench_downscale(videos: Sequence[Path], sides: Sequence[int | None], frames:
     return rows
 
 
-def bench_quantized(graph: Path, windows: list[np.ndarray], labels: np.ndarray, repeats: int) -> list[dict]:
+def bench_quantized(
+    graph: Path, windows: list[np.ndarray], labels: np.ndarray, scale: float, repeats: int
+) -> list[dict]:
     """The float graph against int8 versions of it: dynamic (weights only) and static QDQ with
     activation ranges calibrated on ``windows`` (real ones). CPU milliseconds per window (one
     thread, batch 1), the cosine of each step embedding to the float one, and, with ``labels``
-    (C, 6, D) unit class prototypes, how often the fused top-1 label agrees and the largest change
-    of a softmax score."""
+    (C, 6, D) unit class prototypes and the model's logit ``scale``, how often the fused top-1
+    label agrees and the largest change of a softmax score."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantiser warns once per tensor through the root logger
+    try:
+        with tempfile.TemporaryDirectory(prefix="neuron-quant-") as tmp:
+            variants = _quantized_graphs(graph, Path(tmp), windows)
+            return [_compare(name, path, windows, labels, scale, repeats) for name, path in variants.items()]
+    finally:
+        root.setLevel(level)
+
+
+def _quantized_graphs(graph: Path, tmp: Path, windows: list[np.ndarray]) -> dict[str, Path | str]:
+    """The float graph and its int8 versions in ``tmp``, or why one could not be made."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -113,7 +131,7 @@ def bench_quantized(graph: Path, windows: list[np.ndarray], labels: np.ndarray, 
         quantize_static,
     )
 
-    from neuron_core.onnx_runtime import OnnxEmbedder, pack_present
+    from neuron_core.onnx_runtime import pack_present
 
     class Windows(CalibrationDataReader):
         def __init__(self) -> None:
@@ -123,58 +141,58 @@ def bench_quantized(graph: Path, windows: list[np.ndarray], labels: np.ndarray, 
             window = next(self._items, None)
             return None if window is None else {"windows": pack_present(window[None])}
 
+    model = onnx.load(str(graph))
+    del model.graph.value_info[:]  # the exporter's recorded shapes confuse the quantiser's inference
+    plain = tmp / "float.onnx"
+    onnx.save(model, str(plain))
+    variants: dict[str, Path | str] = {"float": plain}
+    try:
+        quantize_dynamic(plain, tmp / "dynamic.onnx", weight_type=QuantType.QInt8, per_channel=True)
+        variants["int8 dynamic"] = tmp / "dynamic.onnx"
+    except Exception as exc:  # the quantiser raises many types; report, do not stop the bench
+        variants["int8 dynamic"] = f"{type(exc).__name__}: {exc}"
+    try:
+        quantize_static(
+            plain,
+            tmp / "static.onnx",
+            Windows(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+        )
+        variants["int8 static (calibrated)"] = tmp / "static.onnx"
+    except Exception as exc:
+        variants["int8 static (calibrated)"] = f"{type(exc).__name__}: {exc}"
+    return variants
+
+
+def _compare(
+    name: str, path: Path | str, windows: list[np.ndarray], labels: np.ndarray, scale: float, repeats: int
+) -> dict[str, Any]:
+    """One row of :func:`bench_quantized`: ``path`` against the float graph beside it."""
+    from neuron_core.onnx_runtime import OnnxEmbedder
+
+    if isinstance(path, str):
+        return {"variant": name, "error": path}
     batch = np.stack(windows)
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="neuron-quant-") as tmp:
-        model = onnx.load(str(graph))
-        del model.graph.value_info[:]  # the exporter's recorded shapes confuse the quantiser's inference
-        plain = Path(tmp) / "float.onnx"
-        onnx.save(model, str(plain))
-        variants: dict[str, Path | str] = {"float": plain}
-        try:
-            quantize_dynamic(plain, Path(tmp) / "dynamic.onnx", weight_type=QuantType.QInt8, per_channel=True)
-            variants["int8 dynamic"] = Path(tmp) / "dynamic.onnx"
-        except Exception as exc:  # the quantiser raises many types; report, do not stop the bench
-            variants["int8 dynamic"] = f"{type(exc).__name__}: {exc}"
-        try:
-            quantize_static(
-                plain,
-                Path(tmp) / "static.onnx",
-                Windows(),
-                quant_format=QuantFormat.QDQ,
-                per_channel=True,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-            )
-            variants["int8 static (calibrated)"] = Path(tmp) / "static.onnx"
-        except Exception as exc:
-            variants["int8 static (calibrated)"] = f"{type(exc).__name__}: {exc}"
-        reference = OnnxEmbedder(plain, threads=1).embed(batch)
-        ref_scores = _fused_softmax(reference, labels)
-        for name, path in variants.items():
-            if isinstance(path, str):
-                rows.append({"variant": name, "error": path})
-                continue
-            embedder = OnnxEmbedder(path, threads=1)
-            emb = embedder.embed(batch)
-            cosine = (emb * reference).sum(-1) / (
-                np.linalg.norm(emb, axis=-1) * np.linalg.norm(reference, axis=-1) + 1e-12
-            )
-            scores = _fused_softmax(emb, labels)
-            rows.append(
-                {
-                    "variant": name,
-                    "ms": timed(lambda e=embedder: e.embed(windows[0][None]), repeats),
-                    "embedding_cosine_min": float(cosine.min()),
-                    "top1_agreement": float((scores.argmax(1) == ref_scores.argmax(1)).mean()),
-                    "max_score_change": float(np.abs(scores - ref_scores).max()),
-                    "windows": len(windows),
-                }
-            )
-    return rows
+    reference = OnnxEmbedder(path.parent / "float.onnx", threads=1).embed(batch)
+    embedder = OnnxEmbedder(path, threads=1)
+    emb = embedder.embed(batch)
+    norms = np.linalg.norm(emb, axis=-1) * np.linalg.norm(reference, axis=-1)
+    cosine = (emb * reference).sum(-1) / np.maximum(norms, 1e-12)
+    scores, ref_scores = _fused_softmax(emb, labels, scale), _fused_softmax(reference, labels, scale)
+    return {
+        "variant": name,
+        "ms": timed(lambda: embedder.embed(windows[0][None]), repeats),
+        "embedding_cosine_min": float(cosine.min()),
+        "top1_agreement": float((scores.argmax(1) == ref_scores.argmax(1)).mean()),
+        "max_score_change": float(np.abs(scores - ref_scores).max()),
+        "windows": len(windows),
+    }
 
 
-def _fused_softmax(emb: np.ndarray, protos: np.ndarray, scale: float = 10.0) -> np.ndarray:
+def _fused_softmax(emb: np.ndarray, protos: np.ndarray, scale: float) -> np.ndarray:
     """Softmax over labels of the summed fine-step cosines (steps 2 and 5), as the recogniser fuses."""
     from neuron_core.model import FINE_STEPS
 
@@ -226,3 +244,57 @@ def bench_start(argv: Sequence[str], timeout_s: float = 120.0) -> dict[str, Any]
     if result.returncode != 0 or not lines:
         return {"error": (result.stderr.strip().splitlines() or ["no output"])[-1]}
     return json.loads(lines[-1])
+
+
+class CameraLike(FrameSource):
+    """A video replayed as a camera of a given rate and frame size would deliver it: frame ``i`` is
+    due at ``i / fps`` and is resized to ``size`` (width, height), so a 720p street scene at 50 fps
+    stands in for a 1080p camera at 30 fps with several people in view."""
+
+    def __init__(self, video: Path, fps: float, size: tuple[int, int]) -> None:
+        super().__init__()
+        from pose.sources import VideoSource
+
+        self._video = VideoSource(video, realtime=False)
+        self.fps, self.size = fps, size
+        self.name = f"{video.name} as {size[0]}x{size[1]} at {fps:g} fps"
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        import cv2
+
+        frame = self._video.read()
+        if frame is None:
+            return None
+        image = frame.image
+        if (image.shape[1], image.shape[0]) != self.size:
+            image = cv2.resize(image, self.size, interpolation=cv2.INTER_LINEAR)
+        index, self._index = self._index, self._index + 1
+        return Frame(image, index, time.monotonic(), index / self.fps)
+
+    def close(self) -> None:
+        self._video.close()
+        super().close()
+
+
+def label_latency(pipeline: Any, predictions: list[Any], label: str, timeout_s: float = 10.0) -> dict:
+    """Ask a running (paced) pipeline to add ``label`` (never encoded before) and measure, from that
+    moment: how long until a prediction scores it, and the longest wait between two predictions
+    meanwhile (a pipeline that paused for the encoding shows it there)."""
+    start = time.monotonic()
+    seen = len(predictions)
+    pipeline.set_labels([*pipeline.labels, label])
+    stamps = [start]
+    while time.monotonic() - start < timeout_s and pipeline.running:
+        fresh = predictions[seen:]
+        seen += len(fresh)
+        now = time.monotonic()
+        stamps.extend(now for _ in fresh)
+        if any(label in dict(p.scores) for p in fresh):
+            return {
+                "label_scored_ms": (now - start) * 1000.0,
+                "max_prediction_gap_ms": float(np.diff(stamps).max() * 1000.0) if len(stamps) > 1 else 0.0,
+                "predictions_meanwhile": len(stamps) - 2,
+            }
+        time.sleep(0.002)
+    return {"error": f"the label was not scored within {time.monotonic() - start:.1f} s (stream ended?)"}

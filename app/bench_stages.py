@@ -238,6 +238,7 @@ def bench_model(
 ) -> dict[str, Any]:
     """recognizer.scores (embedding + label scores + softmax: what the app calls) per backend."""
     one = np.stack(windows[:1])
+    two = np.stack([windows[i % len(windows)] for i in range(2)])  # two persons' windows, one call
     eight = np.stack([windows[i % len(windows)] for i in range(BATCH)])
     out: dict[str, Any] = {}
     for backend in ("torch", "onnx"):
@@ -248,7 +249,11 @@ def bench_model(
         out[backend] = {
             "backend_reason": rec.backend_reason,
             "batch1_ms": timed(lambda rec=rec: rec.scores(one), repeats),
+            "batch2_ms": timed(lambda rec=rec: rec.scores(two), max(5, repeats // 2)),
             "batch8_ms": timed(lambda rec=rec: rec.scores(eight), max(5, repeats // 4)),
+        }
+        out[backend]["batch2_per_window_ms"] = {
+            key: value / 2 if key != "n" else value for key, value in out[backend]["batch2_ms"].items()
         }
         out[backend]["batch8_per_window_ms"] = {
             key: value / BATCH if key != "n" else value for key, value in out[backend]["batch8_ms"].items()
@@ -268,9 +273,9 @@ def bench_text(raw_encoder: Any, repeats: int, sweep: bool) -> dict[str, Any]:
     load_s = time.perf_counter() - start
     counter = iter(range(10**9))
 
-    def new_label(k: int = DEFAULT_K) -> None:
+    def new_label(k: int = DEFAULT_K, encoder: Any = raw_encoder) -> None:
         label = f"bench action {next(counter)} {time.monotonic_ns()}"
-        class_prototypes(torch.from_numpy(encode_classes(raw_encoder, [label], k=k)))
+        class_prototypes(torch.from_numpy(encode_classes(encoder, [label], k=k)))
 
     out: dict[str, Any] = {
         "encoder": raw_encoder.name,
@@ -278,17 +283,40 @@ def bench_text(raw_encoder: Any, repeats: int, sweep: bool) -> dict[str, Any]:
         "prompts": len(GRANULARITIES) * DEFAULT_K,
         "new_label_ms": timed(new_label, repeats, warmup=1),
     }
-    if sweep:  # what fewer prompts per granularity or other thread counts would cost
-        options = []
-        threads = torch.get_num_threads()
+    if sweep:  # other runtimes, thread counts and fewer prompts per granularity
+        out["options"] = _text_options(raw_encoder, new_label, repeats)
+    return out
+
+
+def _text_options(raw_encoder: Any, new_label: Callable[..., None], repeats: int) -> list[dict[str, Any]]:
+    """New-label cost of MiniLM on ONNX Runtime and on sentence-transformers, 1 and 2 threads,
+    10 and 2 prompts per granularity (other encoders: the thread counts of the one given)."""
+    import torch
+
+    from neuron_core.prompts import GRANULARITIES
+    from neuron_core.text_encoders import MiniLMEncoder
+    from neuron_core.text_onnx import OnnxMiniLMEncoder
+
+    runtimes: dict[str, Callable[[int], Any]] = {}
+    if isinstance(raw_encoder, OnnxMiniLMEncoder):
+        runtimes["onnx"] = lambda n: OnnxMiniLMEncoder(cache_dir=raw_encoder.cache_dir, threads=n)
+        runtimes["torch"] = lambda n: MiniLMEncoder()
+    else:
+        runtimes[type(raw_encoder).__name__] = lambda n: raw_encoder
+    options = []
+    threads = torch.get_num_threads()
+    for runtime, make in runtimes.items():
         for n in sorted({1, 2, os.cpu_count() or 1}):
             torch.set_num_threads(n)
-            for k in (DEFAULT_K, 5, 2):
-                ms = timed(lambda k=k: new_label(k), max(5, repeats // 2), warmup=1, budget_s=10.0)
-                options.append({"threads": n, "k": k, "prompts": len(GRANULARITIES) * k, "ms": ms})
-        torch.set_num_threads(threads)
-        out["options"] = options
-    return out
+            encoder = make(n)
+            encoder.encode(["warm up"])
+            for k in (10, 2):
+                call = lambda k=k, e=encoder: new_label(k, e)  # noqa: E731
+                ms = timed(call, max(5, repeats // 2), warmup=1, budget_s=10.0)
+                row = {"runtime": runtime, "threads": n, "k": k, "prompts": len(GRANULARITIES) * k}
+                options.append(row | {"ms": ms})
+    torch.set_num_threads(threads)
+    return options
 
 
 def bench_onnx_options(model: Any, recognizers: dict[str, Any], window: np.ndarray, repeats: int) -> list:
@@ -374,23 +402,31 @@ def run_pipeline(
     window: int,
     realtime: bool,
     sample_memory: bool = False,
+    source: Callable[[], Any] | None = None,
+    during: Callable[[Any, list[Any]], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The app's pipeline over ``frames`` frames of ``video`` (looped): fps, latency, pose and model ms.
 
     ``realtime`` paces the video at its own rate and lets the pipeline drop what it cannot keep up
-    with, as from a camera; otherwise every frame is processed as fast as possible.
+    with, as from a camera; otherwise every frame is processed as fast as possible. ``source`` makes
+    the frame source instead (e.g. the video as a camera of another rate and size); ``during`` is
+    called once, after the first two predictions, with the running pipeline and its predictions,
+    and its result is kept.
     """
     from app.pipeline import Pipeline
     from pose.estimator import PoseEstimator
     from pose.sources import VideoSource
 
+    def make_source() -> Any:
+        return source() if source is not None else VideoSource(video, realtime=False)
+
     predictions: list[Any] = []
     estimator = PoseEstimator(max_persons=2)
     pipeline = Pipeline(
-        VideoSource(video, realtime=False),
+        make_source(),
         recognizer,
         estimator,
-        reopen=lambda: VideoSource(video, realtime=False),
+        reopen=make_source,
         realtime=realtime,
         lossless=not realtime,
         loop=True,
@@ -411,7 +447,13 @@ def run_pipeline(
     pipeline.start()
     if sampler is not None:
         sampler.start()
+    extra: dict[str, Any] = {}
     try:
+        if during is not None:
+            while pipeline.running and sum(p.track_id is not None for p in predictions) < 2:
+                time.sleep(0.01)
+            if pipeline.running:
+                extra = during(pipeline, predictions)
         pipeline.wait()
     finally:
         wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
@@ -433,6 +475,8 @@ def run_pipeline(
         "latency_ms": summary([p.latency_ms for p in scored]),
         "pose_ms": summary([p.pose_ms for p in scored]),
         "model_ms": summary([p.model_ms for p in scored if p.model_ms > 0]),
+        "persons_per_prediction_frame": len(scored) / max(1, len({p.frame_index for p in scored})),
+        **extra,
     }
     if sample_memory:
         out["memory_samples"] = memory

@@ -123,13 +123,17 @@ def load_recognizer(config: LiveConfig, labels: Sequence[str]) -> Recognizer:
     """Load the checkpoint and encode the labels (CheckpointError names the file and the cause)."""
     import torch
 
+    from neuron_core.onnx_runtime import default_cache_dir
     from neuron_core.recognizer import ZeroShotRecognizer
 
     # Leave a core to capture, pose and drawing: the model need not take every core when it is fast.
     torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
     path = checkpoint_path(config)
     try:
-        recognizer = ZeroShotRecognizer.from_checkpoint(path, device=config.device, backend=config.backend)
+        # Label embeddings are cached on disk: a label costs its text encoding once, not at every start.
+        recognizer = ZeroShotRecognizer.from_checkpoint(
+            path, device=config.device, backend=config.backend, cache_dir=default_cache_dir() / "labels"
+        )
     except NeuronCoreError:
         raise
     except Exception as exc:  # a file torch cannot parse must still be one line, not a traceback

@@ -79,7 +79,7 @@ def test_quick_bench_times_every_stage(quick_report: tuple[dict, str]) -> None:
     for backend in ("torch", "onnx"):
         entry = stages["model"][backend]
         assert "error" not in entry, entry
-        for key in ("batch1_ms", "batch8_ms", "batch8_per_window_ms"):
+        for key in ("batch1_ms", "batch2_ms", "batch2_per_window_ms", "batch8_ms", "batch8_per_window_ms"):
             measured(entry[key])
     assert stages["model"]["onnx"]["backend_reason"]
     measured(stages["text"]["new_label_ms"])
@@ -93,6 +93,7 @@ def test_quick_bench_times_every_stage(quick_report: tuple[dict, str]) -> None:
         "model (torch), batch 8, per window",
         "model (onnx), batch 1",
         "model (onnx), batch 8, per window",
+        "model (onnx), batch 2 (two persons), per window",
         "new label, cold",
     ):
         assert line in text, line
@@ -113,6 +114,11 @@ def test_quick_bench_runs_the_pipeline_end_to_end(quick_report: tuple[dict, str]
     measured(paced["latency_ms"], cpu=False)
     measured(paced["pose_ms"], cpu=False)
     assert "capture -> prediction latency" in text and "with / without the model" in text
+    # A label added while the video plays is scored, and predictions were timed meanwhile.
+    assert paced["label_scored_ms"] > 0 and paced["max_prediction_gap_ms"] >= 0, paced
+    assert "new label while playing: scored" in text
+    crowd = e2e["realtime_crowd"]
+    assert crowd["frames"] > 0 and crowd["fps"] > 0 and "several people" in text
 
 
 @pytest.mark.slow
@@ -128,11 +134,39 @@ def test_quick_bench_reports_memory_and_targets(quick_report: tuple[dict, str]) 
         "model_share_of_pose",
         "onnx_window_ms",
         "new_label_ms",
+        "new_label_scored_ms",
+        "fps_one_person",
+        "fps_crowd",
+        "first_prediction_s",
+        "app_rss_mb",
         "memory_growth_mb",
     }
-    for target in report["targets"].values():
-        assert set(target) == {"value", "target", "met"} and isinstance(target["met"], bool)
-    assert "peak RSS" in text and "soak of" in text and "targets:" in text
+    for name, target in report["targets"].items():
+        assert set(target) == {"value", "target", "better", "met"} and isinstance(target["met"], bool)
+        assert f"  {name} " in text
+    assert "peak RSS" in text and "soak of" in text and "targets (GPU: none lent" in text
+
+
+@pytest.mark.slow
+def test_quick_bench_reports_the_speed_options(quick_report: tuple[dict, str]) -> None:
+    report, text = quick_report
+    rows = {row["variant"]: row for row in report["quantized"]}
+    assert set(rows) == {"float", "int8 dynamic", "int8 static (calibrated)"}
+    assert rows["float"]["top1_agreement"] == 1.0 and rows["float"]["embedding_cosine_min"] > 0.9999
+    for row in rows.values():
+        if "error" not in row:
+            measured(row["ms"])
+            assert 0 <= row["top1_agreement"] <= 1 and row["windows"] > 0
+    sides = {(row["video"], row["side"]) for row in report["downscale"]}
+    assert ("mmaction2_ntu_sample.avi", None) in sides and ("mmaction2_ntu_sample.avi", 640) in sides
+    full = next(r for r in report["downscale"] if r["side"] is None)
+    assert full["landmark_px"]["median"] == 0.0  # full resolution against itself
+    measured(full["pose_ms"])
+    warm = report["start"][-1]
+    assert "error" not in warm, warm
+    assert warm["code"] == 0 and warm["peak_rss_mb"] > 100 and isinstance(warm["torch"], bool)
+    for line in ("int8 static (calibrated)", "MediaPipe on shrunk frames", "start (fresh neuron-live"):
+        assert line in text, line
 
 
 def test_missing_video_is_one_line_error(tmp_path: Path) -> None:
