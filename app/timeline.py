@@ -50,11 +50,20 @@ class ScoreHistory:
     def __init__(self, seconds: float = TIMELINE_SECONDS) -> None:
         self.seconds = seconds
         self.points: deque[tuple[float, dict[str, float]]] = deque()
+        self._offset = 0.0  # added to times after a replay restarted, so the plot runs on
+        self._last: tuple[float, float] | None = None  # (time as given, the step before it)
 
     def add(self, t: float, scores: Iterable[tuple[str, float]]) -> None:
-        """A new point; a time that goes back (a replay restarted) starts the history afresh."""
-        if self.points and t < self.points[-1][0]:
-            self.points.clear()
+        """A new point at ``t`` (seconds); a time that goes back (a looping replay restarted)
+        continues the plot one step after the last point instead."""
+        if self._last is not None:
+            last, step = self._last
+            if t < last:
+                self._offset += last - t + step
+            self._last = (t, max(t - last, 1e-3) if t >= last else step)
+        else:
+            self._last = (t, 0.1)
+        t += self._offset
         self.points.append((t, {label: float(s) for label, s in scores}))
         while self.points and self.points[0][0] < t - self.seconds:
             self.points.popleft()
@@ -65,6 +74,7 @@ class ScoreHistory:
 
     def clear(self) -> None:
         self.points.clear()
+        self._offset, self._last = 0.0, None
 
     def labels(self, limit: int = MAX_LINES) -> list[str]:
         """The labels to draw: the best by their newest score, then by their best in the span."""

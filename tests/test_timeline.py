@@ -16,15 +16,16 @@ from app.timeline import PNG_SIZE, ScoreHistory, colour_of, history_from_records
 pytest.importorskip("pytestqt", reason="pytest-qt is not installed")
 
 
-def test_history_keeps_the_last_seconds_and_restarts_when_time_goes_back() -> None:
+def test_history_keeps_the_last_seconds_and_runs_on_when_a_replay_restarts() -> None:
     history = ScoreHistory(seconds=10.0)
     for t in range(30):
         history.add(float(t), [("wave", 0.1 * (t % 10)), ("jump", 0.5)])
     assert [t for t, _ in history.points] == [float(t) for t in range(19, 30)]
     assert history.span() == (19.0, 29.0)
     assert history.labels() == ["wave", "jump"]  # wave scores 0.9 now
-    history.add(3.0, [("jump", 0.2)])  # a replay restarted
-    assert len(history.points) == 1 and history.labels() == ["jump"]
+    history.add(3.0, [("jump", 0.2)])  # a replay restarted: the plot runs on, one step later
+    history.add(3.5, [("jump", 0.3)])
+    assert [t for t, _ in history.points][-3:] == [29.0, 30.0, 30.5] and history.labels()[0] == "jump"
     assert ScoreHistory().labels() == []
 
 
