@@ -109,12 +109,16 @@ def draw(image: np.ndarray, result: PoseResult | None, predictions: dict[int, Pr
             tag += f" {pred.top}" if pred.top and pred.state == "action" else " no action"
         hx, hy = _pixel(person.image_xy[3], width, height)
         _text(out, tag, (max(4, hx - 20), max(20, hy - int(40 * scale))), scale, (16, 18, 21), colour)
-    # The ranking panel, top left: every person in view with their top labels and bars.
+    # The ranking panel, top left, on a dark veil: every person in view with their top labels and bars.
+    ranked = [(p, predictions[p.track_id]) for p in sorted(persons, key=lambda p: p.track_id)
+              if p.track_id in predictions]  # fmt: skip
+    if not ranked:
+        return out
+    rows = sum(30 + 26 * len(_ranking(pred)) + 10 for _, pred in ranked)
+    bottom, right = min(height, int((rows + 20) * scale)), min(width, int(520 * scale))
+    out[:bottom, :right] = (out[:bottom, :right] * 0.45).astype(np.uint8)
     y = int(36 * scale)
-    for person in sorted(persons, key=lambda p: p.track_id):
-        pred = predictions.get(person.track_id)
-        if pred is None:
-            continue
+    for person, pred in ranked:
         colour = TRACK_COLOURS_BGR[person.track_id % len(TRACK_COLOURS_BGR)]
         state = "" if pred.state == "action" else f" ({pred.state})"
         _text(out, f"person {person.track_id}{state}", (12, y), scale * 0.8, colour)
@@ -227,8 +231,11 @@ def attach(config: LiveConfig, inp: Input, pipeline: Pipeline) -> AnnotatedVideo
     if config.output is None or pipeline.estimator is None:
         return None
     source = inp.source
+    total = source.frame_count
+    if total is not None and config.max_frames is not None:
+        total = min(total, config.max_frames)
     writer = AnnotatedVideoWriter(
-        config.output, getattr(source, "fps", 30.0) or 30.0, source.frame_count, live=inp.kind == "camera"
+        config.output, getattr(source, "fps", 30.0) or 30.0, total, live=inp.kind == "camera"
     )
     pipeline.estimator = writer.wrap(pipeline.estimator)
     pipeline.sinks.append(writer)
