@@ -781,8 +781,10 @@ class MainWindow(QMainWindow):
     def _tick_recording(self, view: View | None) -> None:
         recorder = self.recorder
         phase, left = recorder.phase()
-        featured = self._primary()
-        recorder.feed(view, featured.track_id if featured is not None else None)
+        featured = self._primary()  # the person the ranking shows, else the first one in view
+        in_view = sorted(p.track_id for p in view.pose.persons) if view is not None else []
+        track = featured.track_id if featured is not None else (in_view[0] if in_view else None)
+        recorder.feed(view, track)
         if phase == "countdown":
             self.video.countdown = f"Get ready: {recorder.label!r} in {left:.0f}"
         elif phase == "recording":

@@ -342,3 +342,39 @@ def test_headless_with_examples_scores_their_labels(
     assert main([*args, "--examples", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "examples folder not found" in err and len(err.splitlines()) == 1
+
+
+def test_example_recorder_follows_one_person_and_resamples_to_30_hz(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("PyQt6", reason="PyQt6 is not installed")
+    import app.gui as gui
+    from app.label_store import ExampleError
+    from app.pipeline import View
+    from pose.estimator import PersonPose, PoseResult
+    from pose.sources import Frame
+
+    clock = [0.0]
+    monkeypatch.setattr(gui.time, "monotonic", lambda: clock[0])
+    recorder = gui.ExampleRecorder("wave", countdown_s=1.0, seconds=2.0)
+
+    def view(i: int, t: float, tracks: tuple[int, ...]) -> View:
+        persons = [PersonPose(k, np.full((25, 3), t + k, np.float32), np.zeros((25, 2), np.float32), 1.0)
+                   for k in tracks]  # fmt: skip
+        return View(Frame(np.zeros((4, 4, 3), np.uint8), i, t), PoseResult(i, t, persons))
+
+    recorder.feed(view(0, 0.5, (1, 2)), 1)  # still counting down: not kept
+    assert recorder.phase()[0] == "countdown" and recorder.times == []
+    for i in range(1, 45):  # 20 Hz frames while recording (and a little after); person 2 featured first, then person 1
+        clock[0] = 1.0 + i * 0.05
+        recorder.feed(view(i, clock[0], (1, 2) if i % 7 else (1,)), 2 if i < 5 else 1)
+        recorder.feed(view(i, clock[0], (1, 2)), 2)  # the same frame again: not kept twice
+    assert recorder.track == 2 and recorder.phase()[0] == "done"
+    clip = recorder.skeleton("test")
+    assert clip.fps == 30.0 and clip.label == "wave" and clip.meta["track"] == "2"
+    times = np.array(recorder.times)
+    assert len(times) == len(set(times)) and clip.num_frames == int((times[-1] - times[0]) * 30) + 1
+    np.testing.assert_allclose(clip.joints[0, 0] - 2.0, times[0], atol=1e-5)  # person 2's joints = t + 2
+
+    short = gui.ExampleRecorder("wave", countdown_s=0.0, seconds=2.0)
+    short.feed(view(1, clock[0], (1,)), 1)
+    with pytest.raises(ExampleError, match="stay in view"):
+        short.skeleton("test")
