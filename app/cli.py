@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--still-threshold",
         type=float,
         metavar="V",
-        help='mean joint speed in m/s below which a person counts as still, "no action" (default: 0.05)',
+        help='mean joint speed in m/s below which a person counts as still, "no action" (default: 0.08)',
     )
     tune.add_argument("--max-persons", type=int, metavar="N", help="persons tracked, 1 or 2 (default: 2)")
 

@@ -64,7 +64,8 @@ def live_sequences(videos: Path, config: LiveConfig) -> Iterator[tuple[str, Skel
             )
             continue
         detections = Detections.load(path)
-        estimator = PoseEstimator(max_persons=1, detector=RecordedDetector(detections))
+        # Not turned to face the camera: the orientation people have on video is one of the gaps.
+        estimator = PoseEstimator(max_persons=1, detector=RecordedDetector(detections), face_camera=False)
         image = np.zeros((*detections.size, 3), np.uint8)
         joints, valid = [], []
         for i, t in enumerate(detections.t_media):

@@ -262,6 +262,7 @@ class Shown:
     label: str
     rank: int | None  # 1-based rank of the true label among the scores; None when nobody was seen
     track_id: int | None
+    motion: float | None = None  # the window motion the still rule read (m/s)
 
 
 def score_clip(
@@ -278,7 +279,7 @@ def score_clip(
             return
         labels = [label for label, _ in pred.scores]
         rank = labels.index(clip.truth) + 1 if clip.truth in labels else None
-        shown.append(Shown(pred.top if pred.state == "action" else STILL, rank, pred.track_id))
+        shown.append(Shown(pred.top if pred.state == "action" else STILL, rank, pred.track_id, pred.motion))
 
     def source() -> FrameSource:
         return CachedVideoSource(detections, str(clip.path))
@@ -299,6 +300,7 @@ def clip_summary(clip: Clip, shown: list[Shown]) -> dict:
     ranks = [s.rank for s in shown if s.rank is not None]
     n = max(len(shown), 1)
     top_label, top_count = counts.most_common(1)[0] if counts else (ABSENT, 0)
+    motion = [s.motion for s in shown if s.motion is not None]
     by_track: dict[int, list[Shown]] = defaultdict(list)
     for s in shown:
         if s.track_id is not None:
@@ -320,6 +322,7 @@ def clip_summary(clip: Clip, shown: list[Shown]) -> dict:
         "still": round(counts.get(STILL, 0) / n, 4),
         "absent": round(counts.get(ABSENT, 0) / n, 4),
         "tracks": tracks,
+        "motion_p10_p50_p90": np.percentile(motion, [10, 50, 90]).round(3).tolist() if motion else None,
         "counts": dict(counts.most_common()),
     }
 

@@ -23,7 +23,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from pose.camera_space import DEFAULT_HFOV_DEG, CameraSpace
+from pose.camera_space import DEFAULT_HFOV_DEG, CameraSpace, FaceCamera
 from pose.errors import PoseError
 from pose.layouts import MP, J, mediapipe_to_ntu25
 from pose.sources import Frame
@@ -458,6 +458,7 @@ class PoseEstimator:
     MediaPipe by another :class:`Detector` (recorded detections), everything after it unchanged.
     ``candidates`` is how many persons MediaPipe looks for (default: ``default_candidates``); of
     those, the ``max_persons`` most prominent are tracked and reported (see :func:`prominence`).
+    ``face_camera`` turns each person to face the camera (see :class:`pose.camera_space.FaceCamera`).
     ``detect_max_side`` shrinks larger frames before MediaPipe (None: full resolution).
     """
 
@@ -474,6 +475,7 @@ class PoseEstimator:
         hfov_deg: float = DEFAULT_HFOV_DEG,
         detector: Detector | None = None,
         candidates: int | None = None,
+        face_camera: bool = True,
         detect_max_side: int | None = DETECT_MAX_SIDE,
     ) -> None:
         if max_persons < 1:
@@ -483,6 +485,7 @@ class PoseEstimator:
         self.max_persons = max_persons
         self.detect_max_side = detect_max_side
         self._camera = CameraSpace(hfov_deg, smoother=_OneEuro if smooth else None) if camera_space else None
+        self._facing = FaceCamera() if face_camera else None
         self.candidates = candidates or default_candidates(max_persons)
         if self.candidates < max_persons:
             raise PoseError(f"candidates ({self.candidates}) must be at least max_persons ({max_persons})")
@@ -560,6 +563,10 @@ class PoseEstimator:
                 world, img = landmarks[id(person)][0]
                 root = self._camera.root(person.track_id, world, img, width, height, result.t)
                 person.joints = person.joints + root
+        if self._facing is not None and result.persons:
+            self._facing.keep({p.track_id for p in result.persons})
+            for person in result.persons:
+                person.joints = self._facing(person.track_id, person.joints, result.t)
         result.pose_ms = (time.perf_counter() - start) * 1000.0
         return result
 

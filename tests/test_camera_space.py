@@ -244,7 +244,7 @@ def test_estimator_adds_the_root_to_the_unchanged_pose(monkeypatch, camera_space
     t = np.array([0.6, 0.1, 3.5])
     backend = OneBody(world, project(world + t, 75.0, 640, 480))
     monkeypatch.setattr(PoseEstimator, "_create", staticmethod(lambda *args: backend))
-    est = PoseEstimator(max_persons=1, camera_space=camera_space, hfov_deg=75.0)
+    est = PoseEstimator(max_persons=1, camera_space=camera_space, hfov_deg=75.0, face_camera=False)
     person = est.process(Frame(np.zeros((480, 640, 3), np.uint8), 0, 0.0, 0.0)).persons[0]
     hip_centred = mediapipe_to_ntu25(world)
     root = person.joints[J["spine_base"]]
@@ -254,6 +254,7 @@ def test_estimator_adds_the_root_to_the_unchanged_pose(monkeypatch, camera_space
 
 
 def run_video(name: str, **kwargs) -> list[PoseResult]:
+    kwargs.setdefault("face_camera", False)  # where people are, as filmed
     with PoseEstimator(max_persons=2, **kwargs) as est, VideoSource(shared_path("media", name)) as source:
         return [est.process(frame) for frame in source]
 
