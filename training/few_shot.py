@@ -2,6 +2,7 @@
 
     python -m training.few_shot tune    --checkpoint CKPT --skeletons DIR [--group-key subject]
     python -m training.few_shot measure --checkpoint CKPT --skeletons DIR [--weight W --baseline B]
+    python -m training.few_shot fold    --fold runs/benchmark/<name>/seed0/<held-out set>
 
 Both read every labelled skeleton file under DIR (interchange ``.npz``, NW-UCLA ``.json``, ...), embed
 each clip once with the model, and score it leave-one-group-out: the examples for a clip always come
@@ -9,7 +10,10 @@ from other groups (``meta[group_key]``: the subject, so other people), never fro
 ``tune`` grids the text/example weight with every class taught (where the baseline cannot matter) and
 then the baseline with half the classes taught (where it does), and prints the choice as JSON;
 ``neuron_core.examples`` keeps the constants it chose and names the set they were chosen on.
-``measure`` reports zero-shot and 1/3/5-shot class-balanced top-1/top-5 at given constants.
+``measure`` reports zero-shot and 1/3/5-shot class-balanced top-1/top-5 at given constants;
+``fold`` does the same from a finished cross-data-set benchmark fold (its saved held-out embeddings,
+labels and groups, and the fold's model for the text encoder), so the held-out set is scored with a
+model that never saw it and constants chosen elsewhere.
 """
 
 from __future__ import annotations
@@ -82,6 +86,26 @@ def prepare(checkpoint: str, folder: str, group_key: str) -> dict[str, object]:
     }
 
 
+def from_fold(fold: Path) -> dict[str, object]:
+    """The same inputs as :func:`prepare`, from a benchmark fold folder (``embeddings.npz``,
+    ``result.json``, ``neuron.pt``)."""
+    try:
+        result = json.loads((fold / "result.json").read_text(encoding="utf-8"))
+        with np.load(fold / "embeddings.npz", allow_pickle=False) as z:
+            emb, names, groups = z["emb"].astype(np.float32), [str(v) for v in z["labels"]], z["groups"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise SkeletonError(f"{fold}: not a finished benchmark fold ({exc})") from None
+    classes = list(result["classes"])
+    _, meta = load_checkpoint(fold / "neuron.pt")
+    return {
+        "emb": emb,
+        "labels": np.array([classes.index(n) for n in names]),
+        "groups": np.asarray(groups),
+        "text": encode_classes(get_text_encoder(meta.text_encoder), classes, None, DEFAULT_K),
+        "classes": classes,
+    }
+
+
 def _top1(data: dict[str, object], shots: tuple[int, ...], **kwargs: float) -> float:
     res = few_shot_metrics(
         data["emb"], data["labels"], data["groups"], data["text"], data["classes"], shots, 0, **kwargs
@@ -108,16 +132,25 @@ def tune(data: dict[str, object], shots: tuple[int, ...] = (1, 3, 5)) -> dict[st
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.few_shot", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=("tune", "measure"))
-    parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--skeletons", required=True, help="folder of labelled skeleton files")
+    parser.add_argument("command", choices=("tune", "measure", "fold"))
+    parser.add_argument("--checkpoint", help="the model (tune, measure)")
+    parser.add_argument("--skeletons", help="folder of labelled skeleton files (tune, measure)")
+    parser.add_argument("--fold", type=Path, help="a finished benchmark fold folder (fold)")
     parser.add_argument("--group-key", default="subject", help="meta key naming who recorded a clip")
     parser.add_argument("--weight", type=float, default=EXAMPLE_WEIGHT)
     parser.add_argument("--baseline", type=float, default=EXAMPLE_BASELINE)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     try:
-        data = prepare(args.checkpoint, args.skeletons, args.group_key)
+        if args.command == "fold":
+            if args.fold is None:
+                raise SkeletonError("fold needs --fold DIR")
+            data, source = from_fold(args.fold), {"fold": str(args.fold)}
+        else:
+            if not (args.checkpoint and args.skeletons):
+                raise SkeletonError(f"{args.command} needs --checkpoint and --skeletons")
+            data = prepare(args.checkpoint, args.skeletons, args.group_key)
+            source = {"skeletons": args.skeletons, "checkpoint": args.checkpoint}
     except (NeuronLiveError, NeuronCoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -131,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
             for shown, fraction in (("all_taught", 1.0), ("half_taught", 0.5))
         }
-    print(json.dumps({"skeletons": args.skeletons, "checkpoint": args.checkpoint, **result}, indent=2))
+    print(json.dumps({**source, **result}, indent=2))
     return 0
 
 
