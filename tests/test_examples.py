@@ -363,7 +363,8 @@ def test_example_recorder_follows_one_person_and_resamples_to_30_hz(monkeypatch:
 
     recorder.feed(view(0, 0.5, (1, 2)), 1)  # still counting down: not kept
     assert recorder.phase()[0] == "countdown" and recorder.times == []
-    for i in range(1, 45):  # 20 Hz frames while recording (and a little after); person 2 featured first, then person 1
+    # 20 Hz frames while recording (and a little after); person 2 featured first, then person 1.
+    for i in range(1, 45):
         clock[0] = 1.0 + i * 0.05
         recorder.feed(view(i, clock[0], (1, 2) if i % 7 else (1,)), 2 if i < 5 else 1)
         recorder.feed(view(i, clock[0], (1, 2)), 2)  # the same frame again: not kept twice
@@ -378,3 +379,30 @@ def test_example_recorder_follows_one_person_and_resamples_to_30_hz(monkeypatch:
     short.feed(view(1, clock[0], (1,)), 1)
     with pytest.raises(ExampleError, match="stay in view"):
         short.skeleton("test")
+
+
+def test_few_shot_command_on_a_benchmark_fold(tiny_checkpoint, tmp_path: Path, capsys) -> None:  # noqa: F811
+    """``python -m training.few_shot fold``: a fold's saved embeddings in, zero- and k-shot figures out."""
+    import shutil
+
+    from training.few_shot import main
+
+    fold = tmp_path / "fold"
+    fold.mkdir()
+    shutil.copy(tiny_checkpoint, fold / "neuron.pt")
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((3, 6, 384))
+    labels = np.repeat(np.arange(3), 8)
+    emb = (centres[labels] + 0.5 * rng.standard_normal((24, 6, 384))).astype(np.float16)
+    classes = ["bend", "stretch", "twirl"]
+    np.savez_compressed(fold / "embeddings.npz", emb=emb, labels=np.array([classes[i] for i in labels]),
+                        groups=np.tile(np.array(["s1", "s2", "s3", "s4"]), 6))  # fmt: skip
+    (fold / "result.json").write_text(json.dumps({"classes": classes}), encoding="utf-8")
+    assert main(["fold", "--fold", str(fold), "--weight", "1.0"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    taught = out["all_taught"]
+    assert taught["queries"] == 24 and taught["groups"] == 4 and taught["weight"] == 1.0
+    assert taught["5_shot"]["top1"] == 1.0 > taught["zero_shot"]["top1"]  # clusters this clear: perfect
+    assert out["half_taught"]["taught_fraction"] == 0.5
+    assert main(["fold", "--fold", str(tmp_path / "nothing")]) == 2
+    assert "not a finished benchmark fold" in capsys.readouterr().err
