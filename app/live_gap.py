@@ -142,6 +142,7 @@ def shape_figures(f: np.ndarray) -> dict[str, float]:
     # Facing: the yaw of the shoulder line in the ground plane; 0 = square to the camera.
     yaw = np.degrees(np.arctan2(np.abs(across[:, 2]), np.abs(across[:, 0])))
     out["shoulder line yaw from the image plane (deg)"] = float(np.median(yaw))
+    out["frames turned over 45 deg from the image plane (share)"] = float(np.mean(yaw > 45.0))
     out["spine tilt from vertical (deg)"] = float(np.median(np.degrees(np.arccos(np.clip(up[:, 1], -1, 1)))))
     return out
 
