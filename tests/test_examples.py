@@ -156,7 +156,10 @@ def test_evaluate_with_examples_beats_the_names_alone(nw_ucla_split, capsys) -> 
 
 
 def test_evaluate_with_examples_of_unknown_labels_fails_in_one_line(
-    tiny_checkpoint, nw_ucla_split, tmp_path, capsys  # noqa: F811
+    tiny_checkpoint,  # noqa: F811 (the shared fixture imported above)
+    nw_ucla_split,
+    tmp_path,
+    capsys,
 ) -> None:
     from pose.skeleton import Skeleton, save_npz
 
@@ -177,7 +180,7 @@ def test_evaluate_with_examples_of_unknown_labels_fails_in_one_line(
 
 
 @pytest.fixture(scope="module")
-def gui_recognizer(random_checkpoint: Path):  # noqa: F811 (the fixture imported below)
+def gui_recognizer(random_checkpoint: Path):  # noqa: F811 (the shared fixture imported above)
     from app.config import LiveConfig
     from app.session import load_recognizer
 
@@ -324,7 +327,10 @@ def test_example_store_keeps_user_examples_and_reads_a_folder(tmp_path: Path) ->
 
 
 def test_headless_with_examples_scores_their_labels(
-    random_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys  # noqa: F811
+    random_checkpoint: Path,  # noqa: F811 (the shared fixture imported above)
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys,
 ) -> None:
     from app.cli import main
     from pose.skeleton import save_npz

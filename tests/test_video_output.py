@@ -73,7 +73,10 @@ def test_a_live_source_keeps_its_rate_when_frames_were_skipped(tmp_path: Path) -
 
 @pytest.mark.slow
 def test_annotated_video_has_the_source_frames_at_its_rate_and_draws_on_them(
-    random_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys  # noqa: F811
+    random_checkpoint: Path,  # noqa: F811 (the shared fixture imported above)
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys,
 ) -> None:
     monkeypatch.setenv("NEURON_LIVE_CONFIG_DIR", str(tmp_path / "config"))
     video = shared_path(*SAMPLE_VIDEO)

@@ -159,9 +159,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         result = {
             shown: few_shot_metrics(
-                data["emb"], data["labels"], data["groups"], data["text"], data["classes"],
-                weight=args.weight, baseline=args.baseline, taught_fraction=fraction,
-            )  # fmt: skip
+                data["emb"],
+                data["labels"],
+                data["groups"],
+                data["text"],
+                data["classes"],
+                weight=args.weight,
+                baseline=args.baseline,
+                taught_fraction=fraction,
+            )
             for shown, fraction in (("all_taught", 1.0), ("half_taught", 0.5))
         }
     print(json.dumps({**source, **result}, indent=2))
