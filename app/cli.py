@@ -46,7 +46,8 @@ examples:
   neuron-live timeline out.jsonl -o scores.png                    a --record file's scores over time
 
 In the window: type an action name and press Enter to score it; select one and press Delete to drop
-it; Space pauses. The list is saved in the config folder ($NEURON_LIVE_CONFIG_DIR overrides it).
+it; Space pauses. Select one and press "Record example" to teach it by showing it (a countdown, then
+3 s). The list and the examples are saved in the config folder ($NEURON_LIVE_CONFIG_DIR overrides it).
 """
 
 
