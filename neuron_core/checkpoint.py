@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from neuron_core.calibration import needs_reference
 from neuron_core.config import ModelConfig
 from neuron_core.errors import CheckpointError, NeuronCoreError, one_line
 from neuron_core.model import NeuronModel
@@ -44,10 +45,15 @@ class CheckpointMeta:
     layout: str = "ntu25"
     window: int = 64
     normalisation: str = "pose.normalize.normalize_window(crop=0.95)"
+    # The fixed centre crop of a window at test time (training crops at random): live use and
+    # evaluation read it from here.
+    test_crop: float = 0.95
     # The text side of the contract: where a label's texts come from (neuron_core.prompts.TEXT_SOURCES)
     # and how many per granularity. Checkpoints written before these fields used name prompts, 10.
     text_source: str = "names"
     prompts_per_granularity: int = 10
+    # Mean unit embedding of training windows per step (6 x text_dim), for the "prior" calibration.
+    reference_embedding: list[list[float]] = field(default_factory=list)
     vocabulary: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     command: str = ""
@@ -56,6 +62,12 @@ class CheckpointMeta:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def reference(self) -> torch.Tensor | None:
+        """The reference embedding as a (6, D) tensor, or None when the checkpoint has none."""
+        if not self.reference_embedding:
+            return None
+        return torch.tensor(self.reference_embedding, dtype=torch.float32)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckpointMeta:
@@ -74,6 +86,8 @@ class CheckpointMeta:
 
         if meta.text_source not in TEXT_SOURCES:
             raise ValueError(f"text_source {meta.text_source!r} is not one of {', '.join(TEXT_SOURCES)}")
+        if not isinstance(meta.test_crop, (int, float)) or not 0 < meta.test_crop <= 1:
+            raise ValueError("test_crop must be in (0, 1]")
         if not isinstance(meta.prompts_per_granularity, int) or meta.prompts_per_granularity < 1:
             raise ValueError("prompts_per_granularity must be a positive integer")
         return meta
@@ -174,6 +188,12 @@ def load_checkpoint(
         raise CheckpointError(f"checkpoint {path} has an unusable model config: {exc}") from exc
     if config.text_dim != meta.text_dim:
         raise CheckpointError(f"checkpoint {path}: config text_dim {config.text_dim} != meta {meta.text_dim}")
+    reference = meta.reference()
+    if needs_reference(config.calibration) and (reference is None or reference.shape != (6, config.text_dim)):
+        raise CheckpointError(
+            f"checkpoint {path}: calibration {config.calibration!r} needs a (6, {config.text_dim}) reference "
+            "embedding, which the checkpoint lacks"
+        )
     model = NeuronModel(config)
     problem = _state_mismatch(model.state_dict(), payload["state_dict"])
     if problem:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuron_core.calibration import calibrate_prototypes
+from neuron_core.calibration import calibrate_prototypes, calibrate_windows
 from neuron_core.config import FULL_CHANNELS, SLIM_CHANNELS, ModelConfig
 from neuron_core.errors import ModelError
 from neuron_core.neuron_head import HeadTrace, NeuronHead
@@ -107,20 +107,21 @@ def class_logits(
     class_emb: torch.Tensor,
     scale: float | torch.Tensor = 1.0,
     calibration: str = "none",
+    reference: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Scale x mean over K texts of cos(z_step, e_class,step): (N, 6, D) x (C, 6, K, D) -> (N, 6, C).
 
     ``class_emb`` may also be already averaged by ``class_prototypes`` (C, 6, D). ``calibration``
-    adjusts the prototypes over the C labels first (``neuron_core.calibration``; the checkpoint's
-    ``config.calibration`` says which one the model was selected with).
+    (``neuron_core.calibration``) adjusts the label prototypes over the C labels and/or the windows by
+    ``reference`` (6, D), the mean unit embedding of training windows; the checkpoint says which.
     """
     protos = class_prototypes(class_emb) if class_emb.ndim == 4 else class_emb
-    protos = calibrate_prototypes(protos, calibration)
     if emb.ndim != 3 or protos.ndim != 3 or emb.shape[1:] != protos.shape[1:]:
         raise ModelError(
             f"window embeddings {tuple(emb.shape)} and class embeddings {tuple(class_emb.shape)} do not match"
         )
-    return torch.einsum("nsd,csd->nsc", F.normalize(emb, dim=-1), protos) * scale
+    protos = calibrate_prototypes(protos, calibration)
+    return torch.einsum("nsd,csd->nsc", calibrate_windows(emb, calibration, reference), protos) * scale
 
 
 def fuse(logits: torch.Tensor) -> torch.Tensor:

@@ -84,6 +84,7 @@ class ZeroShotRecognizer:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.meta = meta
+        self._reference = meta.reference()  # for the "prior" calibration (checked when loaded)
         self.encoder = encoder
         self.descriptions = descriptions
         self.k = k if k is not None else meta.prompts_per_granularity  # the checkpoint's contract
@@ -295,7 +296,9 @@ class ZeroShotRecognizer:
         if classes is None:
             return labels, np.zeros((emb.shape[0], 6, 0), np.float32)
         with torch.inference_mode():
-            logits = class_logits(emb, classes, self.model.logit_scale, self.model.config.calibration)
+            logits = class_logits(
+                emb, classes, self.model.logit_scale, self.model.config.calibration, self._reference
+            )
         return labels, logits.float().cpu().numpy()
 
     def _probabilities(self, windows: np.ndarray) -> tuple[list[str], np.ndarray]:

@@ -30,3 +30,23 @@ def test_too_few_labels_are_left_alone_and_unknown_methods_refused() -> None:
     assert torch.equal(calibrate_prototypes(protos, "centre"), protos)
     with pytest.raises(ValueError, match="unknown calibration"):
         calibrate_prototypes(protos, "zscore")
+
+
+def test_prior_calibration_breaks_a_hub_that_centring_cannot() -> None:
+    """Windows share a strong common direction; label 0 is mostly that direction, so it wins every
+    window uncalibrated. Subtracting the mean training-window embedding (the prior) restores each
+    window's own label."""
+    d, c = 32, 5
+    eye = torch.eye(d)
+    weights = torch.tensor([0.2, 1.0, 1.0, 1.0, 1.0])
+    protos = F.normalize(weights[:, None] * eye[:c] + eye[-1], dim=-1)[:, None, :].expand(c, 6, d).clone()
+    windows = F.normalize(eye[:c] + 3.0 * eye[-1], dim=-1)[:, None, :].expand(c, 6, d).clone()
+    reference = F.normalize(windows, dim=-1).mean(dim=0)
+    assert (class_logits(windows, protos).sum(1).argmax(1) == 0).all()
+    assert (class_logits(windows, protos, calibration="centre").sum(1).argmax(1) == 0).all()
+    calibrated = class_logits(windows, protos, calibration="prior", reference=reference).sum(1).argmax(1)
+    assert torch.equal(calibrated, torch.arange(c))
+    both = class_logits(windows, protos, calibration="prior+centre", reference=reference).sum(1).argmax(1)
+    assert torch.equal(both, torch.arange(c))
+    with pytest.raises(ValueError, match="needs the reference"):
+        class_logits(windows, protos, calibration="prior")

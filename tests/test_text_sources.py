@@ -58,3 +58,18 @@ def test_recognizer_follows_the_checkpoint_text_contract() -> None:
     _, classes = rec._snapshot()
     expected = class_prototypes(torch.from_numpy(class_text_embeddings(ENC, rec.labels, "bank", k=3)))
     torch.testing.assert_close(classes, expected)
+
+
+def test_a_prior_calibrated_checkpoint_without_its_reference_is_refused(tmp_path) -> None:
+    from neuron_core.checkpoint import load_checkpoint, save_checkpoint
+    from neuron_core.errors import CheckpointError
+
+    model = NeuronModel(ModelConfig(**{**CONFIG, "calibration": "prior"}))
+    save_checkpoint(tmp_path / "m.pt", model, CheckpointMeta(text_encoder=ENC.name, text_dim=DIM))
+    with pytest.raises(CheckpointError, match="reference embedding"):
+        load_checkpoint(tmp_path / "m.pt")
+    ref = torch.nn.functional.normalize(torch.randn(6, DIM), dim=-1).tolist()
+    meta = CheckpointMeta(text_encoder=ENC.name, text_dim=DIM, reference_embedding=ref)
+    save_checkpoint(tmp_path / "m.pt", model, meta)
+    loaded, meta2 = load_checkpoint(tmp_path / "m.pt")
+    assert loaded.config.calibration == "prior" and meta2.reference().shape == (6, DIM)

@@ -32,16 +32,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from neuron_core.calibration import CALIBRATIONS
-from neuron_core.checkpoint import load_checkpoint
+from neuron_core.calibration import CALIBRATIONS, needs_reference
+from neuron_core.checkpoint import load_checkpoint, read_checkpoint_meta
 from neuron_core.description_bank import load_bank
 from neuron_core.model import class_logits, fuse
 from neuron_core.prompts import TEXT_SOURCES, class_text_embeddings
 from neuron_core.text_encoders import TextEncoder, get_text_encoder
 from training import config as C
-from training.data import WindowDataset, load_source
+from training.data import WindowDataset, load_source, load_store
 from training.distributed import Dist
-from training.engine import embed
+from training.engine import embed, reference_embedding
 from training.metrics import topk_correct
 
 log = logging.getLogger("training.benchmark")
@@ -126,6 +126,7 @@ def score_fold(
     classes: list[str],
     in_training: list[bool],
     scale: float,
+    reference: torch.Tensor | None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """variant -> scoring ("<texts>/<calibration>") -> figures, for one fold's held-out embeddings.
 
@@ -138,12 +139,15 @@ def score_fold(
     for text_name, class_emb in texts.items():
         for calibration in CALIBRATIONS:
             key = f"{text_name}/{calibration}"
-            logits = fuse(class_logits(emb, class_emb, scale, calibration)).double().numpy()
+            if needs_reference(calibration) and reference is None:
+                continue
+            logits = fuse(class_logits(emb, class_emb, scale, calibration, reference)).double().numpy()
             out["kept"][key] = score(logits, targets, len(classes))
             if len(new) >= 2:
                 rows = np.isin(targets, new)
                 remap = {c: j for j, c in enumerate(new)}
-                sub = fuse(class_logits(emb[rows], class_emb[new], scale, calibration)).double().numpy()
+                sub = class_logits(emb[rows], class_emb[new], scale, calibration, reference)
+                sub = fuse(sub).double().numpy()
                 out["new_words"][key] = score(sub, np.array([remap[t] for t in targets[rows]]), len(new))
     return out
 
@@ -153,18 +157,33 @@ def class_texts(encoder: TextEncoder, classes: list[str], k: int) -> dict[str, t
     return {s: torch.from_numpy(class_text_embeddings(encoder, classes, s, None, k)) for s in TEXT_SOURCES}
 
 
+def _fold_reference(model: torch.nn.Module, cfg: C.TrainConfig, result: dict) -> torch.Tensor:
+    """The "prior" reference of a fold whose checkpoint lacks it, from its own training sets."""
+    from training.train import REFERENCE_WINDOWS
+
+    store = load_store([C.shared_source(n) for n in result["train_sets"]], cfg.data.cache_dir, {})
+    rng = np.random.default_rng([int(result["seed"]), 11])
+    idx = np.sort(rng.choice(len(store), min(REFERENCE_WINDOWS, len(store)), replace=False))
+    ds = WindowDataset(store, idx, np.zeros(idx.size), cfg.data.window, cfg.augment, train=False)
+    return reference_embedding(embed(model, ds, cfg.eval_batch_size, Dist(), "reference windows"))
+
+
 def rescore(fold_dir: Path, cfg: C.TrainConfig) -> dict[str, object]:
     """Score a finished fold again from its saved embeddings with the current scoring code (seconds)."""
     result = json.loads((fold_dir / "result.json").read_text())
     with np.load(fold_dir / "embeddings.npz", allow_pickle=False) as z:
         emb = torch.from_numpy(z["emb"].astype(np.float32))
         labels = [str(v) for v in z["labels"]]
-    model, _ = load_checkpoint(fold_dir / "neuron.pt")
+    model, meta = load_checkpoint(fold_dir / "neuron.pt")
+    reference = meta.reference()
+    if reference is None:  # folds trained before checkpoints carried it: computed the same way now
+        reference = _fold_reference(model, cfg, result)
     encoder = get_text_encoder(cfg.text_encoder, cache_dir=Path(cfg.data.cache_dir) / "text")
     classes = result["classes"]
     in_training = [bool(result["in_training"][c]) for c in classes]
     texts = class_texts(encoder, classes, cfg.prompts_per_granularity)
-    result["scores"] = score_fold(emb, labels, texts, classes, in_training, model.logit_scale.item())
+    scale = model.logit_scale.item()
+    result["scores"] = score_fold(emb, labels, texts, classes, in_training, scale, reference)
     result["bank_knows"] = [c for c in classes if load_bank().entry(c) is not None]
     (fold_dir / "result.json").write_text(json.dumps(result, indent=2))
     return result
@@ -213,7 +232,8 @@ def run_fold(recipe: C.TrainConfig, fold: Fold, out: Path, d: Dist) -> dict[str,
         "train_labels": len(training_labels),
         "classes": classes,
         "in_training": dict(zip(classes, in_training, strict=True)),
-        "scores": score_fold(emb, labels, texts, classes, in_training, model.logit_scale.item()),
+        "scores": score_fold(emb, labels, texts, classes, in_training, model.logit_scale.item(),
+                             read_checkpoint_meta(out / "neuron.pt").reference()),  # fmt: skip
         "bank_knows": [c for c in classes if load_bank().entry(c) is not None],
         "seconds": time.time() - t0,
     }

@@ -228,12 +228,21 @@ def embed(
 
 
 def step_logits(
-    emb: torch.Tensor, class_emb: torch.Tensor, scale: float, calibration: str = "none"
+    emb: torch.Tensor,
+    class_emb: torch.Tensor,
+    scale: float,
+    calibration: str = "none",
+    reference: torch.Tensor | None = None,
 ) -> np.ndarray:
     """(N, 6, C) logits as float64 numpy (metrics are computed in numpy)."""
     if emb.shape[0] == 0:
         return np.zeros((0, emb.shape[1], class_emb.shape[0]))
-    return class_logits(emb, class_emb, scale, calibration).double().numpy()
+    return class_logits(emb, class_emb, scale, calibration, reference).double().numpy()
+
+
+def reference_embedding(emb: torch.Tensor) -> torch.Tensor:
+    """(6, D) mean unit embedding of (N, 6, D) training-window embeddings (the "prior" calibration)."""
+    return F.normalize(emb.float(), dim=-1).mean(dim=0)
 
 
 def fused(logits: np.ndarray) -> np.ndarray:

@@ -190,6 +190,7 @@ def evaluate_folder(
     batch_size: int,
     d: Dist,
     examples: str | Path | None = None,
+    reference: torch.Tensor | None = None,
 ) -> dict[str, object]:
     """Score every labelled .npz under ``folder`` against ``labels`` (default: the labels found).
 
@@ -212,7 +213,7 @@ def evaluate_folder(
     emb = run_sharded(model, torch.utils.data.TensorDataset(x, torch.zeros(len(x))), batch_size, d, "scoring")
     targets = np.array([labels.index(by_key[found[i].casefold()]) for i in keep])
     scale = model.logit_scale.item()
-    logits = fused(step_logits(emb, texts.get(mode), scale, model.config.calibration))
+    logits = fused(step_logits(emb, texts.get(mode), scale, model.config.calibration, reference))
     counts = None
     if examples is not None:
         ex, has, counts = example_scores(model, emb, labels, examples, window, crop, batch_size, d)

@@ -42,7 +42,7 @@ from neuron_core.checkpoint import CheckpointMeta, load_checkpoint, save_checkpo
 from neuron_core.description_bank import load_bank  # noqa: E402
 from neuron_core.errors import NeuronCoreError  # noqa: E402
 from neuron_core.model import NeuronModel, ShiftGCN  # noqa: E402
-from neuron_core.prompts import load_neuron_descriptions  # noqa: E402
+from neuron_core.prompts import class_text_embeddings, load_neuron_descriptions  # noqa: E402
 from neuron_core.text_encoders import get_text_encoder  # noqa: E402
 from pose.errors import NeuronLiveError  # noqa: E402
 from training import config as C  # noqa: E402
@@ -57,6 +57,7 @@ from training.engine import (  # noqa: E402
     make_optimizer,
     neuron_epoch,
     pretrain_epoch,
+    reference_embedding,
     run_sharded,
     seed_everything,
     set_epoch,
@@ -326,6 +327,20 @@ def split_metrics(run: Run, model: NeuronModel) -> dict[str, object]:
     return protocol_metrics(sets, run.texts, s.seen, s.val_classes, s.unseen, model.logit_scale.item())
 
 
+REFERENCE_WINDOWS = 1024
+
+
+def training_reference(run: Run, model: NeuronModel) -> torch.Tensor:
+    """(6, D) mean unit embedding of up to REFERENCE_WINDOWS training windows (fixed crop, seeded draw):
+    what a typical input looks like to the model, for the "prior" score calibration."""
+    idx = run.split.parts["train"]
+    rng = np.random.default_rng([run.cfg.seed, 11])
+    idx = np.sort(rng.choice(idx, min(REFERENCE_WINDOWS, idx.size), replace=False))
+    cfg = run.cfg
+    ds = WindowDataset(run.store, idx, np.zeros(idx.size), cfg.data.window, cfg.augment, train=False)
+    return reference_embedding(embed(model, ds, cfg.eval_batch_size, run.d, "reference windows"))
+
+
 def finish(
     run: Run, model: NeuronModel, best_epoch: int, timings: dict[str, float], reference: str | None
 ) -> dict[str, object]:
@@ -335,6 +350,7 @@ def finish(
     every class has no held-out numbers of its own, so its card carries those, named as such.
     """
     metrics = split_metrics(run, model)
+    reference_emb = training_reference(run, model)
     if reference:
         try:
             metrics["reference"] = {"path": reference, "metrics": json.loads(Path(reference).read_text())}
@@ -352,6 +368,8 @@ def finish(
             normalisation=NORMALISATION,
             vocabulary=list(run.split.seen),
             text_source=run.cfg.text_source,
+            test_crop=run.cfg.augment.test_crop,
+            reference_embedding=reference_emb.tolist(),
             prompts_per_granularity=run.cfg.prompts_per_granularity,
             metrics=metrics,
             command=run.command,
@@ -443,11 +461,18 @@ def _evaluate(args: argparse.Namespace, d: Dist) -> dict[str, object]:
         labels = [v.strip() for v in args.labels.split(",") if v.strip()] if args.labels else None
 
         def texts_for(names: list[str]) -> tuple[ClassTexts, str]:
-            mode = "descriptions" if descriptions else "names"
-            return ClassTexts.build(encoder, names, descriptions, cfg.prompts_per_granularity), mode
+            """The class texts as the live app builds them: the checkpoint's text source and count."""
+            emb = torch.from_numpy(class_text_embeddings(
+                encoder, names, meta.text_source, descriptions, meta.prompts_per_granularity))  # fmt: skip
+            known = {n.casefold() for n in (descriptions or {})}
+            if meta.text_source != "names":
+                known |= {n.casefold() for n in load_bank().descriptions(names)}
+            has = np.array([n.casefold() in known for n in names], bool)
+            mode = "descriptions" if descriptions else meta.text_source
+            return ClassTexts(list(names), emb, emb, has), mode
 
-        return evaluate_folder(model, texts_for, args.skeletons, labels, meta.window, cfg.augment.test_crop,
-                               cfg.eval_batch_size, d, args.examples)  # fmt: skip
+        return evaluate_folder(model, texts_for, args.skeletons, labels, meta.window, meta.test_crop,
+                               cfg.eval_batch_size, d, args.examples, meta.reference())  # fmt: skip
     if not args.config:
         raise C.ConfigError("evaluate needs --skeletons DIR or --config (a split to evaluate on)")
     cfg.model = C.ModelConfig.from_dict(model.config.to_dict())
