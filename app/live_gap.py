@@ -36,6 +36,8 @@ BONES = (
     ("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("left_ankle", "left_foot"),
     ("spine_base", "left_hip"), ("spine_shoulder", "left_shoulder"),
 )  # fmt: skip
+# Bins (m/s) of the window motion the still rule reads, fine where still and moving people part.
+MOTION_BINS = (0.0, 0.03, 0.05, 0.07, 0.1, 0.12, 0.2, 0.5, 1.0, 3.0, np.inf)
 JITTER_JOINTS = ("spine_base", "spine_shoulder", "head", "left_wrist", "left_hand", "left_ankle", "left_foot")
 
 
@@ -189,16 +191,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     table: dict[str, dict[str, float]] = {}
     for name, skeletons in sources.items():
         table[name] = shape_figures(frames_of(skeletons)) | motion_figures([at_30hz(s) for s in skeletons])
-    motion = {
-        clip: np.percentile(window_motion(s), [10, 50, 90]).round(3).tolist() for clip, s in live.items()
+    windows = {clip: window_motion(s) for clip, s in live.items()}
+    motion = {clip: np.percentile(m, [10, 50, 90]).round(3).tolist() for clip, m in windows.items()}
+    pooled = np.concatenate(list(windows.values()))
+    counts, _ = np.histogram(pooled, MOTION_BINS)
+    histogram = {
+        f"{a:g}-{b:g}": int(n) for a, b, n in zip(MOTION_BINS[:-1], MOTION_BINS[1:], counts, strict=True)
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"figures": table, "window_motion_p10_p50_p90": motion}, indent=1))
+    report = {"figures": table, "window_motion_p10_p50_p90": motion, "window_motion_histogram": histogram}
+    args.out.write_text(json.dumps(report, indent=1))
     names = list(table)
     print("| figure | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
     for key in table[names[0]]:
         print(f"| {key} | " + " | ".join(f"{table[n][key]:.3f}" for n in names) + " |")
+    print(f"\nwindow motion over all {len(pooled)} windows (m/s: count): {histogram}")
     print("\n| clip | window motion p10 / p50 / p90 (m/s) |\n|---|---|")
     for clip, (p10, p50, p90) in motion.items():
         print(f"| {clip} | {p10:.3f} / {p50:.3f} / {p90:.3f} |")
