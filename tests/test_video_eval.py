@@ -49,7 +49,8 @@ def test_real_clip_scored_then_rescored_from_the_cache(
         raise AssertionError("the pose stage ran although the detections were cached")
 
     monkeypatch.setattr(video_eval, "detect_video", no_pose)
-    assert cli_main([*argv, "--out", str(tmp_path / "second")]) == 0
+    assert cli_main([*argv, "--out", str(tmp_path / "second"), "--snapshots", "2"]) == 0
+    assert (tmp_path / "second" / "persons_21_falling_urfd.png").stat().st_size > 0
     second = json.loads((tmp_path / "second" / "video_eval.json").read_text())
     assert second["timing"]["cache_hits"] == 1
     # The replay goes through the same pose stage, windows and model: the same predictions.
