@@ -38,6 +38,8 @@ BONES = (
 )  # fmt: skip
 # Bins (m/s) of the window motion the still rule reads, fine where still and moving people part.
 MOTION_BINS = (0.0, 0.03, 0.05, 0.07, 0.1, 0.12, 0.2, 0.5, 1.0, 3.0, np.inf)
+# Bands of the videos' frame rates (fps) over which live figures are also reported.
+FPS_BANDS = ((0.0, 20.0), (20.0, 27.0), (27.0, 35.0), (35.0, 100.0))
 JITTER_JOINTS = ("spine_base", "spine_shoulder", "head", "left_wrist", "left_hand", "left_ankle", "left_foot")
 
 
@@ -191,6 +193,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     table: dict[str, dict[str, float]] = {}
     for name, skeletons in sources.items():
         table[name] = shape_figures(frames_of(skeletons)) | motion_figures([at_30hz(s) for s in skeletons])
+    for low, high in FPS_BANDS:  # frame-rate effects: the same figures per band of the videos' rates
+        band = [s for s in live.values() if low <= s.fps < high]
+        if band:
+            table[f"live, {low:g}-{high:g} fps ({len(band)} videos)"] = shape_figures(frames_of(band)) | (
+                motion_figures([at_30hz(s) for s in band])
+            )
     windows = {clip: window_motion(s) for clip, s in live.items()}
     motion = {clip: np.percentile(m, [10, 50, 90]).round(3).tolist() for clip, m in windows.items()}
     pooled = np.concatenate(list(windows.values()))
