@@ -63,7 +63,9 @@ def convert(
     times: list[float] = []
     total = min(filter(None, (source.frame_count, max_frames)), default=None)
     with (
-        PoseEstimator(max_persons, backend=backend) as estimator,
+        # The scene as filmed: two persons keep their placement and headings (the live path turns
+        # each person to face the camera; a converted file is data, not a model input).
+        PoseEstimator(max_persons, backend=backend, face_camera=False) as estimator,
         tqdm(total=total, unit="frame", desc=Path(source.name).name, disable=not progress) as bar,
     ):
         try:
