@@ -20,12 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from app.config import LiveConfig
-from app.video_eval import Detections, RecordedDetector, cache_file, read_truth
-from pose.estimator import PoseEstimator, default_candidates, detection_settings
+from app.video_eval import Detections, cache_file, read_truth, tracked_skeleton
+from pose.estimator import default_candidates, detection_settings
 from pose.layouts import J
 from pose.readers import read_skeleton_file
 from pose.skeleton import Skeleton
-from pose.sources import Frame
 from pose.window import RESAMPLE_HZ, SlidingWindow
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -67,18 +66,10 @@ def live_sequences(videos: Path, config: LiveConfig) -> Iterator[tuple[str, Skel
                 f"note: {clip.path.name} skipped (no cached detections; run evaluate-videos)", file=sys.stderr
             )
             continue
-        detections = Detections.load(path)
         # Not turned to face the camera: the orientation people have on video is one of the gaps.
-        estimator = PoseEstimator(max_persons=1, detector=RecordedDetector(detections), face_camera=False)
-        image = np.zeros((*detections.size, 3), np.uint8)
-        joints, valid = [], []
-        for i, t in enumerate(detections.t_media):
-            persons = estimator.process(Frame(image, i, float(t), float(t))).persons
-            joints.append(persons[0].joints if persons else np.zeros((25, 3), np.float32))
-            valid.append(bool(persons))
-        if sum(valid) < 10:
-            continue
-        yield clip.path.name, Skeleton.from_single(np.stack(joints), detections.fps, np.array(valid))
+        skeleton = tracked_skeleton(Detections.load(path), clip, face_camera=False)
+        if skeleton.valid.sum() >= 10:
+            yield clip.path.name, skeleton
 
 
 def frames_of(skeletons: Sequence[Skeleton]) -> np.ndarray:

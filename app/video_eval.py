@@ -32,8 +32,8 @@ import numpy as np
 from app.config import ConfigError, LiveConfig, split_labels
 from neuron_core.errors import NeuronCoreError
 from pose.errors import NeuronLiveError, SkeletonError, reading_npz
-from pose.estimator import RawPose, cache_dir, default_candidates, detection_settings
-from pose.skeleton import write_npz
+from pose.estimator import PoseEstimator, RawPose, cache_dir, default_candidates, detection_settings
+from pose.skeleton import Skeleton, save_npz, write_npz
 from pose.sources import Frame, FrameSource, VideoSource
 
 log = logging.getLogger(__name__)
@@ -250,6 +250,21 @@ class CachedVideoSource(FrameSource):
             return None
         i, self._index = self._index, self._index + 1
         return Frame(self._image, i, time.monotonic(), float(self._times[i]))
+
+
+def tracked_skeleton(detections: Detections, clip: Clip, face_camera: bool = True) -> Skeleton:
+    """The most prominent person of a cached video, frame by frame, through the app's pose stage
+    (mapping, choice, tracking, camera-space root, smoothing; turned to face the camera unless
+    ``face_camera`` is False) as an interchange skeleton labelled with the clip's truth."""
+    estimator = PoseEstimator(max_persons=1, detector=RecordedDetector(detections), face_camera=face_camera)
+    image = np.zeros((*detections.size, 3), np.uint8)
+    joints = np.zeros((len(detections.t_media), 25, 3), np.float32)
+    valid = np.zeros(len(detections.t_media), bool)
+    for i, t in enumerate(detections.t_media):
+        persons = estimator.process(Frame(image, i, float(t), float(t))).persons
+        if persons:
+            joints[i], valid[i] = persons[0].joints, True
+    return Skeleton.from_single(joints, detections.fps, valid, label=clip.truth, source=str(clip.path))
 
 
 # -- scoring one clip -------------------------------------------------------------------------------
@@ -492,6 +507,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("runs/video_eval"), help="folder for the reports")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(
+        "--export-skeletons",
+        type=Path,
+        metavar="DIR",
+        help="also write each clip's most prominent person, as the app sees them, as an interchange "
+        ".npz labelled with its truth (for training/train.py evaluate --skeletons DIR)",
+    )
+    p.add_argument(
         "--snapshots",
         type=int,
         default=0,
@@ -529,10 +551,12 @@ def evaluate(args: argparse.Namespace) -> dict:
     missing = [t for t in truths if t not in labels]
     if missing:
         raise VideoEvalError(f"true label(s) not among --labels: {', '.join(missing)}")
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise VideoEvalError(f"{args.out}: cannot create the output folder ({exc.strerror})") from None
+    for folder in (args.out, args.export_skeletons):
+        try:
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise VideoEvalError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
     recognizer = load_recognizer(config, labels)
     progress = not args.no_progress
     results, timing = [], {"pose_s": 0.0, "scoring_s": 0.0, "cache_hits": 0, "frames": 0}
@@ -550,6 +574,10 @@ def evaluate(args: argparse.Namespace) -> dict:
         if missed:
             raise VideoEvalError(f"{clip.path}: {missed} frames had no cached detections (damaged cache?)")
         results.append(clip_summary(clip, shown))
+        if args.export_skeletons is not None:
+            skeleton = tracked_skeleton(detections, clip)
+            if skeleton.valid.any():
+                save_npz(skeleton, args.export_skeletons / f"{clip.path.stem}.npz")
         if args.snapshots > 0:
             person_snapshots(
                 clip, detections, config, args.snapshots, args.out / f"persons_{clip.path.stem}.png"

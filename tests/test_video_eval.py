@@ -10,6 +10,7 @@ import pytest
 
 from app import video_eval
 from app.cli import main as cli_main
+from pose.skeleton import load_npz
 from tests.conftest import shared_path
 
 LABELS = "falling,walking,sitting down,waving one hand,doing squats"
@@ -49,8 +50,11 @@ def test_real_clip_scored_then_rescored_from_the_cache(
         raise AssertionError("the pose stage ran although the detections were cached")
 
     monkeypatch.setattr(video_eval, "detect_video", no_pose)
-    assert cli_main([*argv, "--out", str(tmp_path / "second"), "--snapshots", "2"]) == 0
+    second_argv = [*argv, "--out", str(tmp_path / "second"), "--snapshots", "2"]
+    assert cli_main([*second_argv, "--export-skeletons", str(tmp_path / "skeletons")]) == 0
     assert (tmp_path / "second" / "persons_21_falling_urfd.png").stat().st_size > 0
+    exported = load_npz(tmp_path / "skeletons" / "21_falling_urfd.npz")
+    assert exported.label == "falling" and exported.valid[:, 0].sum() >= 30
     second = json.loads((tmp_path / "second" / "video_eval.json").read_text())
     assert second["timing"]["cache_hits"] == 1
     # The replay goes through the same pose stage, windows and model: the same predictions.
