@@ -84,8 +84,11 @@ def test_benchmark_runs_end_to_end_in_tiny_mode(tmp_path) -> None:
     kept, new = fold["scores"]["kept"]["names/none"], fold["scores"]["new_words"]["names/none"]
     assert kept["classes"] > new["classes"]
     assert "walk" in utk["bank_knows"]
+    shots = out["summary"]["few_shot"]
+    assert set(shots) == {"utkinect", "cmu8", "mean"}
+    assert {"zero_shot", "1_shot", "3_shot", "5_shot"} == set(shots["mean"])
     md = (tmp_path / "bench" / "benchmark.md").read_text()
-    assert "new words only" in md and "most frequent label's share" in md
+    assert "new words only" in md and "most frequent label's share" in md and "5 examples" in md
     # Resumable: a second run re-uses every fold's result instead of training again.
     stamp = (tmp_path / "bench" / "seed0" / "cmu8" / "result.json").stat().st_mtime_ns
     assert main(args) == 0

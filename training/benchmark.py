@@ -35,6 +35,7 @@ from tqdm import tqdm
 from neuron_core.calibration import CALIBRATIONS, needs_reference
 from neuron_core.checkpoint import load_checkpoint, read_checkpoint_meta
 from neuron_core.description_bank import load_bank
+from neuron_core.examples import few_shot_metrics
 from neuron_core.model import class_logits, fuse
 from neuron_core.prompts import TEXT_SOURCES, class_text_embeddings
 from neuron_core.text_encoders import TextEncoder, get_text_encoder
@@ -157,6 +158,19 @@ def class_texts(encoder: TextEncoder, classes: list[str], k: int) -> dict[str, t
     return {s: torch.from_numpy(class_text_embeddings(encoder, classes, s, None, k)) for s in TEXT_SOURCES}
 
 
+SHOTS = (1, 3, 5)
+
+
+def few_shot(emb: torch.Tensor, labels: list[str], groups: np.ndarray, names: torch.Tensor,
+             classes: list[str], seed: int) -> dict[str, object]:  # fmt: skip
+    """Zero-shot beside 1, 3 and 5 examples per class drawn from other recordings (groups) than the
+    scored ones, mixed with the name prompts as the live app mixes them (``neuron_core.examples``)."""
+    index = {c: i for i, c in enumerate(classes)}
+    targets = np.array([index[lab] for lab in labels])
+    return few_shot_metrics(emb.float().numpy(), targets, np.asarray(groups), names.numpy(), classes, SHOTS,
+                            seed, episodes=2)  # fmt: skip
+
+
 def _fold_reference(model: torch.nn.Module, cfg: C.TrainConfig, result: dict) -> torch.Tensor:
     """The "prior" reference of a fold whose checkpoint lacks it, from its own training sets."""
     from training.train import REFERENCE_WINDOWS
@@ -174,6 +188,7 @@ def rescore(fold_dir: Path, cfg: C.TrainConfig) -> dict[str, object]:
     with np.load(fold_dir / "embeddings.npz", allow_pickle=False) as z:
         emb = torch.from_numpy(z["emb"].astype(np.float32))
         labels = [str(v) for v in z["labels"]]
+        groups = z["groups"]
     model, meta = load_checkpoint(fold_dir / "neuron.pt")
     reference = meta.reference()
     if reference is None:  # folds trained before checkpoints carried it: computed the same way now
@@ -184,6 +199,7 @@ def rescore(fold_dir: Path, cfg: C.TrainConfig) -> dict[str, object]:
     texts = class_texts(encoder, classes, cfg.prompts_per_granularity)
     scale = model.logit_scale.item()
     result["scores"] = score_fold(emb, labels, texts, classes, in_training, scale, reference)
+    result["few_shot"] = few_shot(emb, labels, groups, texts["names"], classes, int(result["seed"]))
     result["bank_knows"] = [c for c in classes if load_bank().entry(c) is not None]
     (fold_dir / "result.json").write_text(json.dumps(result, indent=2))
     return result
@@ -235,6 +251,7 @@ def run_fold(recipe: C.TrainConfig, fold: Fold, out: Path, d: Dist) -> dict[str,
         "scores": score_fold(emb, labels, texts, classes, in_training, model.logit_scale.item(),
                              read_checkpoint_meta(out / "neuron.pt").reference()),  # fmt: skip
         "bank_knows": [c for c in classes if load_bank().entry(c) is not None],
+        "few_shot": few_shot(emb, labels, held.groups.astype(str), texts["names"], classes, fold.seed),
         "seconds": time.time() - t0,
     }
     (out / "result.json").write_text(json.dumps(result, indent=2))
@@ -293,6 +310,15 @@ def summarise(results: list[dict]) -> dict[str, object]:
                     for key in ("top1", "top5", "max_label_share", "top1_std")
                 }
             out[variant][scoring] = table
+    shots: dict[str, dict[str, float]] = {}
+    for h in holdouts:
+        runs = [r["few_shot"] for r in results if r["holdout"] == h and r.get("few_shot")]
+        if runs:
+            keys = ["zero_shot", *(f"{k}_shot" for k in SHOTS)]
+            shots[h] = {k: float(np.mean([x[k]["top1"] for x in runs])) for k in keys}
+    if shots:
+        shots["mean"] = {k: float(np.mean([shots[h][k] for h in shots])) for k in next(iter(shots.values()))}
+    out["few_shot"] = shots
     return out
 
 
@@ -304,6 +330,8 @@ def _scoring_order(key: str) -> tuple[int, str]:
 def markdown(summary: dict, name: str) -> str:
     lines = [f"# Cross-data-set zero-shot benchmark: recipe `{name}`", ""]
     for variant, title in (("kept", "all classes of the held-out set"), ("new_words", "new words only")):
+        if variant not in summary:
+            continue
         lines += [f"## {title} (`{variant}`)", ""]
         lines += [
             "| texts / calibration | held-out set | classes | samples | seeds | top-1 (class mean) | top-5 "
@@ -323,5 +351,16 @@ def markdown(summary: dict, name: str) -> str:
                     f"{row['top1']:.3f} ± {row['top1_std']:.3f} | {row['top5']:.3f} | "
                     f"{row['max_label_share']:.2f} |"
                 )
+        lines.append("")
+    if summary.get("few_shot"):
+        lines += [
+            "## Few-shot: examples per class from other recordings, mixed with name prompts",
+            "",
+            "| held-out set | zero-shot | 1 example | 3 examples | 5 examples |",
+            "|---|---|---|---|---|",
+        ]
+        for h, row in summary["few_shot"].items():
+            cells = " | ".join(f"{row[k]:.3f}" for k in ("zero_shot", "1_shot", "3_shot", "5_shot"))
+            lines.append(f"| {'**mean**' if h == 'mean' else h} | {cells} |")
         lines.append("")
     return "\n".join(lines)
