@@ -11,6 +11,7 @@ rather than an exception or NaN joints: the live loop must survive a bad frame.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 import warnings
@@ -37,7 +38,7 @@ DUPLICATE_TORSOS = 0.5
 # counts as seen from VISIBLE; being at the picture's edge costs up to OFF_CENTRE_PENALTY of the
 # prominence; a person whose hips move MOVING_TORSOS_PER_S torso lengths a second or more counts
 # (1 + MOVING_BONUS) times; one already reported SELECTED_BONUS times, so two similar people do not
-# swap places on every frame. Smoothing weights of the newest velocity and prominence: *_EMA.
+# swap places on every frame. PROMINENCE_EMA: smoothing weight of the newest prominence.
 CANDIDATES_PER_PERSON = 2
 MIN_CANDIDATES = 4
 VISIBLE = 0.5
@@ -45,8 +46,11 @@ OFF_CENTRE_PENALTY = 0.5
 MOVING_TORSOS_PER_S = 1.0
 MOVING_BONUS = 0.5
 SELECTED_BONUS = 1.5
-VELOCITY_EMA = 0.5
+VELOCITY_TAU_S = 0.15  # time constant of the velocity (and speed) smoothing, seconds
 PROMINENCE_EMA = 0.3
+# A detection left unmatched may still continue a track left unmatched within this many torso
+# lengths, when neither has another candidate (see _Tracker.assign).
+LOOSE_TORSOS = 1.0
 # A track's position is extrapolated from its velocity for at most this long.
 MAX_PREDICT_S = 0.3
 # Frames larger than this (longest side, pixels) would be shrunk before MediaPipe (None: never).
@@ -340,7 +344,7 @@ class _Track:
 
     hips: np.ndarray
     seen: float
-    velocity: np.ndarray | None = None  # unknown until seen twice
+    velocity: np.ndarray | None = None  # unknown until seen twice, then smoothed from zero
     prominence: float = 0.0
     speed: float = 0.0  # hip speed in torso lengths per second, smoothed
     selected: bool = False
@@ -394,6 +398,16 @@ class _Tracker:
             if ids[i] is None and k not in taken:
                 ids[i] = k
                 taken.add(k)
+        # A body whose landmarks jumped (a missed frame, half hidden) keeps its id when it is the
+        # only candidate left for a track that nothing else claimed, within a looser gate.
+        loose = [(d, i, k) for d, i, k in pairs if d <= LOOSE_TORSOS and ids[i] is None and k not in taken]
+        for _, i, k in loose:
+            rivals = sum(1 for _, j, q in loose if q == k and j != i) + sum(
+                1 for _, j, q in loose if j == i and q != k
+            )
+            if rivals == 0:
+                ids[i] = k
+                taken.add(k)
         for i, (hips, torso) in enumerate(measured):
             if ids[i] is None:
                 ids[i] = self._next_id
@@ -405,11 +419,11 @@ class _Tracker:
             if dt > 0:
                 velocity = (hips - track.hips) / dt
                 speed = float(np.linalg.norm(velocity)) / torso
-                if track.velocity is None:
-                    track.velocity, track.speed = velocity, speed
-                else:
-                    track.velocity = (1 - VELOCITY_EMA) * track.velocity + VELOCITY_EMA * velocity
-                    track.speed = (1 - VELOCITY_EMA) * track.speed + VELOCITY_EMA * speed
+                # Smoothed over time, not frames: at 50 fps one frame's landmark jitter is a fast "speed".
+                weight = 1.0 - math.exp(-dt / VELOCITY_TAU_S)
+                known = track.velocity if track.velocity is not None else np.zeros(2)
+                track.velocity = known + weight * (velocity - known)
+                track.speed += weight * (speed - track.speed)
             track.hips, track.seen = hips, t
         return [int(k) for k in ids]
 

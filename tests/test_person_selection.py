@@ -94,3 +94,20 @@ def test_ids_follow_two_people_who_cross(monkeypatch) -> None:
     backend = FakeBackend()
     tracks = crossing_tracks(PoseEstimator(max_persons=2, detector=backend, camera_space=False), backend)
     assert not right(tracks)
+
+
+def test_a_body_that_jumps_keeps_its_id_unless_someone_else_could_be_it() -> None:
+    """Landmarks jump after a missed frame or a half-hidden body: alone, the body keeps its id within
+    a looser gate; with a rival near, the tight gate decides and the newcomer gets a new id."""
+    backend = FakeBackend()
+    est = PoseEstimator(max_persons=2, detector=backend, camera_space=False)
+
+    def ids(t: float, *xs: float) -> list[int]:
+        backend.poses = [fake_pose(x, 0.7, 0.2) for x in xs]
+        return [p.track_id for p in sorted(est.process(Frame(BLANK, 0, t, t)).persons, key=hips_x)]
+
+    assert ids(0.0, 0.3) == [1]
+    assert ids(0.1, 0.44) == [1]  # 0.7 torso lengths away, nobody else: the same person
+    assert ids(0.2, 0.44, 0.6) == [1, 2]  # 0.8 torso lengths from the first: someone new
+    assert ids(0.3, 0.6) == [2]  # the first is not seen; the second is where it was
+    assert ids(0.4, 0.9) == [3]  # 1.5 torso lengths away: beyond even the looser gate
