@@ -24,7 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.bench_options import CameraLike, bench_downscale, bench_quantized, bench_start, label_latency
+from app.bench_options import (
+    CameraLike,
+    bench_candidates,
+    bench_downscale,
+    bench_quantized,
+    bench_start,
+    graph_profile,
+    import_costs,
+    label_latency,
+)
 from app.bench_stages import (
     BATCH,
     MAX_GROWTH_MB,
@@ -88,7 +97,7 @@ QUICK = Plan(
     label_repeats=2,
     e2e_frames=60,
     e2e_pairs=1,
-    latency_frames=150,
+    latency_frames=300,
     soak_frames=150,
     sweep=False,
     downscale_frames=10,
@@ -200,9 +209,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rec = recognizers["onnx"]
         protos, scale = rec._snapshot()[1].float().cpu().numpy(), float(rec.model.logit_scale)
         report["quantized"] = bench_quantized(rec._onnx.path, chosen, protos, scale, plan.repeats)
+        report["graph_profile"] = graph_profile(rec._onnx.path, windows[0], max(5, plan.repeats // 5))
     progress("MediaPipe on shrunk frames")
     videos = [v for v in (video, CROWD_VIDEO) if v.is_file()]
     report["downscale"] = bench_downscale(videos, plan.downscale_sides, plan.downscale_frames)
+    report["candidates"] = [row for v in videos for row in bench_candidates(v, plan.downscale_frames)]
 
     backend = "onnx" if args.backend in ("auto", "onnx") and "onnx" in recognizers else "torch"
     if args.backend == "onnx" and "onnx" not in recognizers:
@@ -257,6 +268,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     start_args = ["--headless", "--video", str(video), "--max-frames", str(plan.start_frames)]
     start_args += ["--backend", backend, "--labels", ",".join(labels)]
     report["start"] = [bench_start(start_args) for _ in range(2)]
+    report["imports"] = import_costs()
     report["targets"] = targets(report, backend)
     report["machine"]["load_average_end"] = load_average()
     report["machine"]["load_average_by_phase"] = progress.load
@@ -420,8 +432,10 @@ def format_report(r: dict[str, Any]) -> str:
             what = f"{row['runtime']}, {row['threads']} thread(s), {row['prompts']:3d} prompts"
             lines.append(f"  {what:40s} {row['ms']['median']:8.1f} {row['ms']['cpu_median']:8.1f}")
     lines += _quantized_lines(r.get("quantized", []))
+    lines += _profile_lines(r.get("graph_profile"))
     lines += _downscale_lines(r.get("downscale", []))
-    lines += _start_lines(r["start"])
+    lines += _candidate_lines(r.get("candidates", []))
+    lines += _start_lines(r["start"], r["imports"])
     lines += ["", f"targets (GPU: {m['gpu'] or 'none lent to this run; CPU figures only'}):"]
     for name, t in r["targets"].items():
         side = "<" if t["better"] == "lower" else ">="
@@ -488,8 +502,37 @@ def _downscale_lines(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _start_lines(runs: list[dict[str, Any]]) -> list[str]:
-    lines = ["", "start (fresh neuron-live --headless on the video):"]
+def _profile_lines(profile: dict[str, Any] | None) -> list[str]:
+    if not profile:
+        return []
+    shares = ", ".join(f"{op} {share:.0%}" for op, share in profile["op_shares"])
+    return [
+        "",
+        f"inside ONNX Runtime, one window: {profile['nodes']} nodes after optimisation, "
+        f"{profile['kernel_us_per_window'] / 1000:.1f} ms of kernels; by operator: {shares}",
+    ]
+
+
+def _candidate_lines(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["", "MediaPipe asked for 1 person vs the app's setting (candidates searched):"]
+    for row in rows:
+        lines.append(
+            f"  {row['video'][:24]:24s} asked for {row['asked_for']}: {row['pose_ms']['median']:6.1f} ms "
+            f"(CPU {row['pose_ms']['cpu_median']:5.1f}), {row['persons_per_frame']:.2f} persons/frame"
+        )
+    return lines
+
+
+def _start_lines(runs: list[dict[str, Any]], imports: list[dict[str, Any]]) -> list[str]:
+    costs = ", ".join(
+        f"{row['module']} {row['seconds']:.2f} s / {row['rss_mb']:.0f} MB" if "error" not in row else
+        f"{row['module']} failed"
+        for row in imports
+    )
+    lines = ["", f"imports, each in a fresh process (seconds / resident MB added): {costs}"]
+    lines.append("start (fresh neuron-live --headless on the video):")
     for what, run in zip(("first run", "warm caches"), runs, strict=False):
         if "error" in run:
             lines.append(f"  {what:12s} failed: {run['error']}")

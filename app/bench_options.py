@@ -303,3 +303,88 @@ def label_latency(pipeline: Any, predictions: list[Any], label: str, timeout_s: 
             }
         time.sleep(0.002)
     return {"error": f"the label was not scored within {time.monotonic() - start:.1f} s (stream ended?)"}
+
+
+def import_costs(modules: Sequence[str] = ("torch", "mediapipe", "onnxruntime", "cv2", "tokenizers")) -> list:
+    """Seconds and resident MB that importing each module adds to a fresh Python (what a lean start
+    must avoid or pay), each in its own process."""
+    code = (
+        "import json, sys, time\n"
+        "def rss():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmRSS:'):\n"
+        "            return int(line.split()[1]) / 1024\n"
+        "    return float('nan')\n"
+        "before, start = rss(), time.perf_counter()\n"
+        "__import__(sys.argv[1])\n"
+        "print(json.dumps({'seconds': time.perf_counter() - start, 'rss_mb': rss() - before}))\n"
+    )
+    rows = []
+    for module in modules:
+        result = subprocess.run(
+            [sys.executable, "-c", code, module], capture_output=True, text=True, cwd=ROOT, timeout=120
+        )
+        lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+        row = json.loads(lines[-1]) if result.returncode == 0 and lines else {"error": result.stderr[-200:]}
+        rows.append({"module": module, **row})
+    return rows
+
+
+def bench_candidates(video: Path, frames: int) -> list[dict[str, Any]]:
+    """MediaPipe's cost per frame when asked for one person against the app's setting (two tracked,
+    more candidates searched): it runs its person detector on every frame while it tracks fewer
+    persons than it was asked for."""
+    from pose.estimator import PoseEstimator
+
+    rows = []
+    for max_persons, candidates in ((1, 1), (2, None)):
+        watch, found = Stopwatch(), 0
+        with PoseEstimator(max_persons=max_persons, candidates=candidates) as estimator:
+            for frame in looped_frames(video, frames):
+                with watch:
+                    found += len(estimator.detect(frame))
+            asked = estimator.candidates
+        rows.append(
+            {
+                "video": video.name,
+                "asked_for": asked,
+                "pose_ms": watch.summary(skip=3),
+                "persons_per_frame": found / max(1, frames),
+            }
+        )
+    return rows
+
+
+def graph_profile(path: Path, window: np.ndarray, runs: int) -> dict[str, Any]:
+    """Where one window's time goes inside ONNX Runtime (1 thread, level "all"): nodes after its
+    optimisation, and each operator type's share of the kernel time over ``runs`` calls."""
+    import onnx
+    import onnxruntime as ort
+
+    from neuron_core.onnx_runtime import pack_present, session_options
+
+    with tempfile.TemporaryDirectory(prefix="neuron-profile-") as tmp:
+        options = session_options(1, "all")
+        options.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+        options.enable_profiling = True
+        options.profile_file_prefix = str(Path(tmp) / "profile")
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        x = pack_present(window[None])
+        for _ in range(runs):
+            session.run(None, {"windows": x})
+        events = json.loads(Path(session.end_profiling()).read_text())
+        nodes = len(onnx.load(options.optimized_model_filepath).graph.node)
+    # The first call allocates and warms caches: its events are left out.
+    calls = sorted(e["ts"] + e["dur"] for e in events if e.get("name") == "model_run")
+    warm_from = calls[0] if len(calls) > 1 else 0
+    by_op: dict[str, float] = {}
+    for event in events:
+        if event.get("ts", 0) < warm_from:
+            continue
+        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
+            op = event.get("args", {}).get("op_name", "?")
+            by_op[op] = by_op.get(op, 0.0) + float(event.get("dur", 0))
+    total = sum(by_op.values()) or 1.0
+    shares = sorted(((op, t / total) for op, t in by_op.items()), key=lambda item: -item[1])
+    measured = max(1, len(calls) - 1) if len(calls) > 1 else runs
+    return {"nodes": nodes, "kernel_us_per_window": total / measured, "op_shares": shares[:8]}

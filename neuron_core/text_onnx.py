@@ -123,8 +123,9 @@ class OnnxMiniLMEncoder:
     use when it is not cached. Same ``name`` as the sentence-transformers encoder: same vectors
     (cosine above 0.999, tests/test_text_onnx.py), so checkpoints and the embedding cache are shared.
 
-    ``threads`` sets ONNX Runtime's intra-op threads. A new label is a burst of work on its own
-    thread, so the default (2) takes both cores of a small machine for those tens of milliseconds.
+    ``threads`` sets ONNX Runtime's intra-op threads. One by default: the encoding runs beside pose
+    and the model, and on a busy 2-core machine a second thread made it slower, not faster
+    (neuron-bench's new-label options, docs/BENCHMARKS.md).
     With a ``fallback`` encoder, a graph that cannot be exported or loaded is logged once and the
     fallback encodes instead; without one, the TextEncoderError is raised.
     """
@@ -135,7 +136,7 @@ class OnnxMiniLMEncoder:
     def __init__(
         self,
         cache_dir: str | os.PathLike[str] | None = None,
-        threads: int = 2,
+        threads: int = 1,
         fallback: TextEncoder | None = None,
     ) -> None:
         from neuron_core.onnx_runtime import default_cache_dir
