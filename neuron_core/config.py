@@ -19,7 +19,7 @@ DEFAULT_STRIDES = (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)
 NUM_STEPS = 3  # evolving steps of the Neuron head (spatial and temporal alike)
 # Fields added after checkpoints were first shipped, with the values that reproduce those older
 # checkpoints' behaviour when a stored config lacks them (ModelConfig.from_stored).
-LEGACY_FIELDS: dict[str, Any] = {"faithful_head": False, "calibration": "none"}
+LEGACY_FIELDS: dict[str, Any] = {"faithful_head": False, "calibration": "none", "fusion": "fine"}
 
 
 @dataclass
@@ -50,6 +50,8 @@ class ModelConfig:
     faithful_head: bool = True
     # How class scores are calibrated over the label set in use (neuron_core.calibration).
     calibration: str = "none"
+    # Which steps' logits a prediction sums (neuron_core.model.fuse): "fine" or "all".
+    fusion: str = "fine"
 
     def __post_init__(self) -> None:
         for name in ("backbone_channels", "backbone_strides", "keep", "prefixes"):
@@ -100,6 +102,8 @@ class ModelConfig:
 
         if self.calibration not in CALIBRATIONS:
             raise bad(f"calibration must be one of {', '.join(CALIBRATIONS)}, got {self.calibration!r}")
+        if self.fusion not in ("fine", "all"):
+            raise bad(f"fusion must be fine or all, got {self.fusion!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise bad(f"dropout must be in [0, 1), got {self.dropout}")
 

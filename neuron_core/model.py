@@ -30,6 +30,7 @@ __all__ = [
     "class_logits",
     "class_prototypes",
     "fuse",
+    "FUSIONS",
     "MAX_LOGIT_SCALE",
 ]
 
@@ -124,6 +125,15 @@ def class_logits(
     return torch.einsum("nsd,csd->nsc", calibrate_windows(emb, calibration, reference), protos) * scale
 
 
-def fuse(logits: torch.Tensor) -> torch.Tensor:
-    """(N, 6, C) -> (N, C): the sum of the two fine steps' logits (spatial_fine + temporal_p123)."""
+FUSIONS: tuple[str, ...] = ("fine", "all")
+
+
+def fuse(logits: torch.Tensor, rule: str = "fine") -> torch.Tensor:
+    """(N, 6, C) -> (N, C): the sum of the two fine steps' logits (spatial_fine + temporal_p123) with
+    rule "fine" (the paper's headline), or of all six steps with "all" (each step is trained to match
+    its own texts, so every step carries evidence); the checkpoint's ``config.fusion`` says which."""
+    if rule == "all":
+        return logits.sum(dim=1)
+    if rule != "fine":
+        raise ModelError(f"unknown fusion rule {rule!r}; expected one of {', '.join(FUSIONS)}")
     return logits[:, FINE_STEPS[0]] + logits[:, FINE_STEPS[1]]

@@ -306,7 +306,7 @@ class ZeroShotRecognizer:
         labels, logits = self._text_logits(emb)
         if not labels:
             return labels, np.zeros((logits.shape[0], 0), np.float32)
-        fused = fuse(torch.from_numpy(logits)).numpy()
+        fused = fuse(torch.from_numpy(logits), self.model.config.fusion).numpy()
         examples = self._example_table(labels)
         if examples is not None:  # in logit units: the scale multiplies both sides and the baseline
             scale = self.model.logit_scale.item()

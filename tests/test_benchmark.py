@@ -72,7 +72,7 @@ def test_benchmark_runs_end_to_end_in_tiny_mode(tmp_path) -> None:
     assert {f["holdout"] for f in out["folds"]} == {"utkinect", "cmu8"}
     for variant in ("kept", "new_words"):
         scorings = set(out["summary"][variant])
-        assert {"names/none", "names/centre", "bank/none", "bank+names/centre"} <= scorings
+        assert {"names/none/fine", "names/centre/all", "bank/none/fine", "bank+names/prior/all"} <= scorings
         for scoring, table in out["summary"][variant].items():
             assert set(table) == {"utkinect", "cmu8", "mean"}, (variant, scoring)
             for row in table.values():
@@ -81,7 +81,7 @@ def test_benchmark_runs_end_to_end_in_tiny_mode(tmp_path) -> None:
     # UTKinect's "walk" also names a CMU class ("walking"): kept, but not among the new words.
     utk = next(f for f in out["folds"] if f["holdout"] == "utkinect")
     assert utk["in_training"]["walk"] is True and utk["in_training"]["push"] is False
-    kept, new = fold["scores"]["kept"]["names/none"], fold["scores"]["new_words"]["names/none"]
+    kept, new = fold["scores"]["kept"]["names/none/fine"], fold["scores"]["new_words"]["names/none/fine"]
     assert kept["classes"] > new["classes"]
     assert "walk" in utk["bank_knows"]
     shots = out["summary"]["few_shot"]
@@ -97,5 +97,5 @@ def test_benchmark_runs_end_to_end_in_tiny_mode(tmp_path) -> None:
     before = json.loads((tmp_path / "bench" / "seed0" / "cmu8" / "result.json").read_text())["scores"]
     assert main([*args, "--rescore"]) == 0
     after = json.loads((tmp_path / "bench" / "seed0" / "cmu8" / "result.json").read_text())["scores"]
-    plain = before["kept"]["names/none"]["top1"]
-    assert after["kept"]["names/none"]["top1"] == pytest.approx(plain, abs=0.02)  # float16 embeddings
+    plain = before["kept"]["names/none/fine"]["top1"]
+    assert after["kept"]["names/none/fine"]["top1"] == pytest.approx(plain, abs=0.02)  # float16 embeddings

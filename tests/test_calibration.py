@@ -50,3 +50,14 @@ def test_prior_calibration_breaks_a_hub_that_centring_cannot() -> None:
     assert torch.equal(both, torch.arange(c))
     with pytest.raises(ValueError, match="needs the reference"):
         class_logits(windows, protos, calibration="prior")
+
+
+def test_fusion_rules_sum_the_fine_steps_or_all_six() -> None:
+    from neuron_core.errors import ModelError
+    from neuron_core.model import fuse
+
+    logits = torch.arange(2 * 6 * 3, dtype=torch.float32).reshape(2, 6, 3)
+    torch.testing.assert_close(fuse(logits), logits[:, 2] + logits[:, 5])
+    torch.testing.assert_close(fuse(logits, "all"), logits.sum(dim=1))
+    with pytest.raises(ModelError, match="unknown fusion"):
+        fuse(logits, "max")

@@ -36,7 +36,7 @@ from neuron_core.calibration import CALIBRATIONS, needs_reference
 from neuron_core.checkpoint import load_checkpoint, read_checkpoint_meta
 from neuron_core.description_bank import load_bank
 from neuron_core.examples import few_shot_metrics
-from neuron_core.model import class_logits, fuse
+from neuron_core.model import FUSIONS, class_logits, fuse
 from neuron_core.prompts import TEXT_SOURCES, class_text_embeddings
 from neuron_core.text_encoders import TextEncoder, get_text_encoder
 from training import config as C
@@ -129,7 +129,7 @@ def score_fold(
     scale: float,
     reference: torch.Tensor | None,
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """variant -> scoring ("<texts>/<calibration>") -> figures, for one fold's held-out embeddings.
+    """variant -> scoring ("<texts>/<calibration>/<fusion>") -> figures, for one fold's held-out embeddings.
 
     ``texts``: name -> (C, 6, K, D) class text embeddings (name prompts, description bank, ...).
     """
@@ -139,17 +139,18 @@ def score_fold(
     out: dict[str, dict[str, dict[str, float]]] = {"kept": {}, "new_words": {}}
     for text_name, class_emb in texts.items():
         for calibration in CALIBRATIONS:
-            key = f"{text_name}/{calibration}"
             if needs_reference(calibration) and reference is None:
                 continue
-            logits = fuse(class_logits(emb, class_emb, scale, calibration, reference)).double().numpy()
-            out["kept"][key] = score(logits, targets, len(classes))
-            if len(new) >= 2:
-                rows = np.isin(targets, new)
-                remap = {c: j for j, c in enumerate(new)}
-                sub = class_logits(emb[rows], class_emb[new], scale, calibration, reference)
-                sub = fuse(sub).double().numpy()
-                out["new_words"][key] = score(sub, np.array([remap[t] for t in targets[rows]]), len(new))
+            steps = class_logits(emb, class_emb, scale, calibration, reference)
+            rows = np.isin(targets, new)
+            sub_steps = class_logits(emb[rows], class_emb[new], scale, calibration, reference)
+            remap = {c: j for j, c in enumerate(new)}
+            for rule in FUSIONS:
+                key = f"{text_name}/{calibration}/{rule}"
+                out["kept"][key] = score(fuse(steps, rule).double().numpy(), targets, len(classes))
+                if len(new) >= 2:
+                    sub = fuse(sub_steps, rule).double().numpy()
+                    out["new_words"][key] = score(sub, np.array([remap[t] for t in targets[rows]]), len(new))
     return out
 
 
@@ -324,7 +325,7 @@ def summarise(results: list[dict]) -> dict[str, object]:
 
 def _scoring_order(key: str) -> tuple[int, str]:
     """Name prompts uncalibrated first: the plain zero-shot figure."""
-    return (0 if key in ("none", "names/none") else 1, key)
+    return (0 if key in ("none", "names/none", "names/none/fine") else 1, key)
 
 
 def markdown(summary: dict, name: str) -> str:

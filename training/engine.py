@@ -245,5 +245,5 @@ def reference_embedding(emb: torch.Tensor) -> torch.Tensor:
     return F.normalize(emb.float(), dim=-1).mean(dim=0)
 
 
-def fused(logits: np.ndarray) -> np.ndarray:
-    return fuse(torch.from_numpy(logits)).numpy()
+def fused(logits: np.ndarray, rule: str = "fine") -> np.ndarray:
+    return fuse(torch.from_numpy(logits), rule).numpy()

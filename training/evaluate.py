@@ -213,7 +213,8 @@ def evaluate_folder(
     emb = run_sharded(model, torch.utils.data.TensorDataset(x, torch.zeros(len(x))), batch_size, d, "scoring")
     targets = np.array([labels.index(by_key[found[i].casefold()]) for i in keep])
     scale = model.logit_scale.item()
-    logits = fused(step_logits(emb, texts.get(mode), scale, model.config.calibration, reference))
+    calibration, fusion = model.config.calibration, model.config.fusion
+    logits = fused(step_logits(emb, texts.get(mode), scale, calibration, reference), fusion)
     counts = None
     if examples is not None:
         ex, has, counts = example_scores(model, emb, labels, examples, window, crop, batch_size, d)

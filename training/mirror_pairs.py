@@ -51,7 +51,8 @@ def mirror_pair_accuracy(
             rows = [k for k, i in enumerate(chosen) if labels[i] == pair_label]
             pair = [pair_label, mirror_label(pair_label)]
             texts = torch.from_numpy(encode_classes(encoder, pair, None, cfg.prompts_per_granularity))
-            logits = fuse(class_logits(emb[rows], texts, model.logit_scale.item())).double().numpy()
+            raw = class_logits(emb[rows], texts, model.logit_scale.item())
+            logits = fuse(raw, model.config.fusion).double().numpy()
             resolved = resolve_sides(pair, windows[rows], logits)
             alone = float((logits.argmax(1) == 0).mean())
             mech = float((resolved.argmax(1) == 0).mean())
