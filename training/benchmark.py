@@ -192,8 +192,12 @@ def rescore(fold_dir: Path, cfg: C.TrainConfig) -> dict[str, object]:
         groups = z["groups"]
     model, meta = load_checkpoint(fold_dir / "neuron.pt")
     reference = meta.reference()
+    cached = fold_dir / "reference.npy"
+    if reference is None and cached.exists():
+        reference = torch.from_numpy(np.load(cached, allow_pickle=False))
     if reference is None:  # folds trained before checkpoints carried it: computed the same way now
         reference = _fold_reference(model, cfg, result)
+        np.save(cached, reference.numpy())
     encoder = get_text_encoder(cfg.text_encoder, cache_dir=Path(cfg.data.cache_dir) / "text")
     classes = result["classes"]
     in_training = [bool(result["in_training"][c]) for c in classes]
