@@ -28,6 +28,7 @@ from app.bench_options import (
     CameraLike,
     bench_candidates,
     bench_downscale,
+    bench_prompt_counts,
     bench_quantized,
     bench_start,
     graph_profile,
@@ -89,6 +90,8 @@ class Plan:
     downscale_sides: tuple[int | None, ...]
     quant_windows: int
     start_frames: int
+    prompt_clips: int
+    prompt_sets: tuple[str, ...]
 
 
 QUICK = Plan(
@@ -104,6 +107,8 @@ QUICK = Plan(
     downscale_sides=(None, 640),
     quant_windows=4,
     start_frames=90,
+    prompt_clips=8,
+    prompt_sets=("cmu8",),
 )
 FULL = Plan(
     stage_frames=300,
@@ -118,6 +123,8 @@ FULL = Plan(
     downscale_sides=(None, 960, 640, 480),
     quant_windows=0,  # all
     start_frames=150,
+    prompt_clips=300,
+    prompt_sets=("cmu8", "h36m", "deepmimic"),  # real motion the shipped model never saw
 )
 
 
@@ -197,6 +204,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     stages["model"] = bench_model(recognizers, errors, windows, plan.repeats)
     stages["labels"] = len(labels)
     report["stages"] = stages
+    if "onnx" in recognizers:
+        progress("prompts per granularity: zero-shot top-1")
+        folders = [SHARED_DATA / name for name in plan.prompt_sets if (SHARED_DATA / name).is_dir()]
+        with tempfile.TemporaryDirectory(prefix="neuron-bench-") as text_cache:
+            encoder = CachedTextEncoder(raw, text_cache)
+            report["prompt_counts"] = bench_prompt_counts(
+                model, meta, encoder, folders, (10, 5, 2), plan.prompt_clips
+            )
     if plan.sweep:
         progress("runtime options")
         report["runtime_options"] = bench_onnx_options(model, recognizers, windows[0], plan.repeats)
@@ -431,6 +446,7 @@ def format_report(r: dict[str, Any]) -> str:
         for row in text["options"]:
             what = f"{row['runtime']}, {row['threads']} thread(s), {row['prompts']:3d} prompts"
             lines.append(f"  {what:40s} {row['ms']['median']:8.1f} {row['ms']['cpu_median']:8.1f}")
+    lines += _prompt_lines(r.get("prompt_counts", []))
     lines += _quantized_lines(r.get("quantized", []))
     lines += _profile_lines(r.get("graph_profile"))
     lines += _downscale_lines(r.get("downscale", []))
@@ -466,6 +482,18 @@ def _crowd_lines(run: dict[str, Any] | None) -> list[str]:
         f"p95 {run['latency_ms']['p95']:.1f} ms ({run['predictions']} predictions); MediaPipe median "
         f"{run['pose_ms']['median']:.1f} ms",
     ]
+
+
+def _prompt_lines(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["", "prompts per granularity vs zero-shot top-1 (real clips scored against their own labels):"]
+    for row in rows:
+        lines.append(
+            f"  {row['folder']:12s} k={row['k']:2d} ({row['prompts_per_label']:2d} prompts per label): "
+            f"top-1 {row['top1']:.3f} on {row['clips']} clips, {row['labels']} labels"
+        )
+    return lines
 
 
 def _quantized_lines(rows: list[dict[str, Any]]) -> list[str]:

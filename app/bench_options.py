@@ -388,3 +388,46 @@ def graph_profile(path: Path, window: np.ndarray, runs: int) -> dict[str, Any]:
     shares = sorted(((op, t / total) for op, t in by_op.items()), key=lambda item: -item[1])
     measured = max(1, len(calls) - 1) if len(calls) > 1 else runs
     return {"nodes": nodes, "kernel_us_per_window": total / measured, "op_shares": shares[:8]}
+
+
+def bench_prompt_counts(
+    model: Any, meta: Any, encoder: Any, folders: Sequence[Path], ks: Sequence[int], limit: int
+) -> list[dict[str, Any]]:
+    """Zero-shot top-1 with ``k`` prompts per granularity (6 k per label): what cutting the cold
+    cost of a new label would cost in accuracy. Per folder of labelled interchange clips (at most
+    ``limit``, evenly spread over the sorted files), scored against the folder's own label names
+    by the app's recogniser (ONNX Runtime), each clip as one window (the whole clip resized to the
+    model's window by ``normalize_window``, as evaluation does)."""
+    from neuron_core.labels import label_key
+    from neuron_core.recognizer import ZeroShotRecognizer
+    from pose.normalize import normalize_window
+    from pose.skeleton import load_npz
+
+    rows = []
+    for folder in folders:
+        files = sorted(folder.glob("*.npz"))
+        files = files[:: max(1, len(files) // limit)][:limit]
+        clips = [load_npz(path) for path in files]
+        clips = [clip for clip in clips if clip.label]
+        if not clips:
+            continue
+        labels = sorted({clip.label for clip in clips})
+        windows = np.stack([normalize_window(clip, window=meta.window) for clip in clips])
+        truth = np.array([labels.index(clip.label) for clip in clips])
+        for k in ks:
+            recognizer = ZeroShotRecognizer(model, meta, encoder, k=k, backend="onnx", threads=1)
+            recognizer.set_labels(labels)
+            index = {label_key(label): i for i, label in enumerate(labels)}
+            order = [index[label_key(label)] for label in recognizer.labels]  # the recogniser's order
+            scores = recognizer.scores(windows)[:, np.argsort(order)]
+            rows.append(
+                {
+                    "folder": folder.name,
+                    "k": k,
+                    "prompts_per_label": 6 * k,
+                    "clips": len(clips),
+                    "labels": len(labels),
+                    "top1": float((scores.argmax(1) == truth).mean()),
+                }
+            )
+    return rows

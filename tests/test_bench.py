@@ -166,6 +166,9 @@ def test_quick_bench_reports_the_speed_options(quick_report: tuple[dict, str]) -
     warm = report["start"][-1]
     assert "error" not in warm, warm
     assert warm["code"] == 0 and warm["peak_rss_mb"] > 100 and isinstance(warm["torch"], bool)
+    prompts = report["prompt_counts"]
+    assert sorted(row["k"] for row in prompts) == [2, 5, 10]
+    assert all(0 <= row["top1"] <= 1 and row["clips"] > 0 for row in prompts)
     profile = report["graph_profile"]
     assert profile["nodes"] > 0 and profile["kernel_us_per_window"] > 0
     assert 0 < sum(share for _, share in profile["op_shares"]) <= 1.0 + 1e-9
@@ -178,6 +181,7 @@ def test_quick_bench_reports_the_speed_options(quick_report: tuple[dict, str]) -
     assert all(row["seconds"] > 0 and row["rss_mb"] > 0 for row in imports.values()), imports
     for line in (
         "int8 static (calibrated)",
+        "prompts per granularity vs zero-shot top-1",
         "inside ONNX Runtime, one window",
         "MediaPipe on shrunk frames",
         "MediaPipe asked for 1 person",
