@@ -9,8 +9,9 @@ more examples average out the person and the recording. The two sides are mixed 
     fused_c = (1 - w) * text_c + w * (examples_c - 2 * b)      where label c has examples
     fused_c = text_c                                           where it has none
 
-(``text_c`` and ``examples_c`` are the sums of the two fine steps' cosines, as in
-:func:`neuron_core.model.fuse`). ``w`` (EXAMPLE_WEIGHT) says how far examples outweigh the name; ``b``
+(``text_c`` and ``examples_c`` are the sums of the cosines of the steps the model's fusion rule sums,
+as in :func:`neuron_core.model.fuse`: the two fine steps, or all six; the baseline counts per step).
+``w`` (EXAMPLE_WEIGHT) says how far examples outweigh the name; ``b``
 (EXAMPLE_BASELINE) is the cosine a window of *another* action typically has to an example prototype,
 subtracted so that a taught label does not win every window merely because window-to-window cosines run
 higher than window-to-text ones. Neither matters for ranking when every label has examples except
@@ -28,7 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from neuron_core.errors import ModelError
-from neuron_core.model import FINE_STEPS
+from neuron_core.model import fusion_steps
 
 # Chosen by leave-one-subject-out few-shot scoring on Human3.6M (interchange files in ../shared/data/h36m,
 # 7 subjects, 15 labels; support examples always from other subjects than the scored ones) with the
@@ -61,10 +62,11 @@ def example_prototype(emb: np.ndarray) -> np.ndarray:
     return _unit(_unit(emb).mean(axis=0))
 
 
-def fused_cosines(emb: np.ndarray, protos: np.ndarray) -> np.ndarray:
-    """(N, 6, D) x (C, 6, D) -> (N, C): the summed fine-step cosines (unscaled, like ``fuse``)."""
+def fused_cosines(emb: np.ndarray, protos: np.ndarray, rule: str = "fine") -> np.ndarray:
+    """(N, 6, D) x (C, 6, D) -> (N, C): the cosines summed over the fusion rule's steps (unscaled,
+    like ``fuse``)."""
     cos = np.einsum("nsd,csd->nsc", _unit(_check_emb(emb, "windows")), np.asarray(protos, np.float32))
-    return cos[:, FINE_STEPS[0]] + cos[:, FINE_STEPS[1]]
+    return cos[:, list(fusion_steps(rule))].sum(axis=1)
 
 
 def combine(
@@ -73,8 +75,10 @@ def combine(
     has_examples: np.ndarray,
     weight: float = EXAMPLE_WEIGHT,
     baseline: float = EXAMPLE_BASELINE,
+    rule: str = "fine",
 ) -> np.ndarray:
-    """Mix fused text cosines (N, C) with fused example cosines (N, C) where a label has examples.
+    """Mix fused text cosines (N, C) with fused example cosines (N, C) where a label has examples
+    (both fused by ``rule``, whose step count scales the per-step baseline).
 
     Labels without examples keep their text score unchanged, whatever their column of ``examples``.
     """
@@ -84,7 +88,8 @@ def combine(
         return text
     if not 0.0 <= weight <= 1.0:
         raise ModelError(f"the example weight must be in [0, 1], got {weight}")
-    mixed = (1.0 - weight) * text + weight * (np.asarray(examples, np.float32) - len(FINE_STEPS) * baseline)
+    shift = len(fusion_steps(rule)) * baseline
+    mixed = (1.0 - weight) * text + weight * (np.asarray(examples, np.float32) - shift)
     return np.where(has[None, :], mixed, text)
 
 
@@ -95,14 +100,15 @@ def score(
     has_examples: np.ndarray | None = None,
     weight: float = EXAMPLE_WEIGHT,
     baseline: float = EXAMPLE_BASELINE,
+    rule: str = "fine",
 ) -> np.ndarray:
     """(N, C) fused cosine scores of windows against labels: text prototypes (C, 6, D) as the recogniser
     keeps them, plus example prototypes (C, 6, D) where ``has_examples`` (C,) says a label has some.
     Multiply by the model's logit scale for logits."""
-    text = fused_cosines(emb, text_protos)
+    text = fused_cosines(emb, text_protos, rule)
     if example_protos is None or has_examples is None:
         return text
-    return combine(text, fused_cosines(emb, example_protos), has_examples, weight, baseline)
+    return combine(text, fused_cosines(emb, example_protos, rule), has_examples, weight, baseline, rule)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -143,6 +149,7 @@ def few_shot_metrics(
     baseline: float = EXAMPLE_BASELINE,
     episodes: int = 5,
     taught_fraction: float = 1.0,
+    rule: str = "fine",
 ) -> dict[str, object]:
     """Zero-shot and k-shot class-balanced top-1/top-5 of ``query_emb`` against ``classes``.
 
@@ -164,7 +171,7 @@ def few_shot_metrics(
             f"sizes disagree: {len(emb)} queries, {len(labels)} labels, {len(groups)} groups, "
             f"{text.shape[0]} text classes, {n_classes} class names"
         )
-    text_scores = fused_cosines(emb, text)
+    text_scores = fused_cosines(emb, text, rule)
     out: dict[str, object] = {
         "queries": int(len(emb)),
         "classes": n_classes,
@@ -190,8 +197,8 @@ def few_shot_metrics(
                         pick = rng.choice(pool, size=min(k, len(pool)), replace=False)
                         protos[c], has[c] = example_prototype(emb[pick]), True
                         used.append(len(pick))
-                ex_scores = fused_cosines(emb[query], protos)
-                all_scores.append(combine(text_scores[query], ex_scores, has, weight, baseline))
+                ex_scores = fused_cosines(emb[query], protos, rule)
+                all_scores.append(combine(text_scores[query], ex_scores, has, weight, baseline, rule))
                 all_labels.append(labels[query])
         metrics = _balanced_topk(np.concatenate(all_scores), np.concatenate(all_labels), n_classes)
         metrics["mean_examples_per_class"] = float(np.mean(used)) if used else 0.0

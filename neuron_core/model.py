@@ -30,6 +30,7 @@ __all__ = [
     "class_logits",
     "class_prototypes",
     "fuse",
+    "fusion_steps",
     "FUSIONS",
     "MAX_LOGIT_SCALE",
 ]
@@ -128,12 +129,15 @@ def class_logits(
 FUSIONS: tuple[str, ...] = ("fine", "all")
 
 
+def fusion_steps(rule: str) -> tuple[int, ...]:
+    """The steps whose logits a fusion rule sums."""
+    if rule not in FUSIONS:
+        raise ModelError(f"unknown fusion rule {rule!r}; expected one of {', '.join(FUSIONS)}")
+    return FINE_STEPS if rule == "fine" else tuple(range(6))
+
+
 def fuse(logits: torch.Tensor, rule: str = "fine") -> torch.Tensor:
     """(N, 6, C) -> (N, C): the sum of the two fine steps' logits (spatial_fine + temporal_p123) with
     rule "fine" (the paper's headline), or of all six steps with "all" (each step is trained to match
     its own texts, so every step carries evidence); the checkpoint's ``config.fusion`` says which."""
-    if rule == "all":
-        return logits.sum(dim=1)
-    if rule != "fine":
-        raise ModelError(f"unknown fusion rule {rule!r}; expected one of {', '.join(FUSIONS)}")
-    return logits[:, FINE_STEPS[0]] + logits[:, FINE_STEPS[1]]
+    return logits[:, list(fusion_steps(rule))].sum(dim=1)

@@ -311,8 +311,9 @@ class ZeroShotRecognizer:
         if examples is not None:  # in logit units: the scale multiplies both sides and the baseline
             scale = self.model.logit_scale.item()
             protos, has = examples
-            ex = fused_cosines(emb.float().cpu().numpy(), protos) * scale
-            fused = combine(fused, ex, has, self.example_weight, self.example_baseline * scale)
+            rule = self.model.config.fusion
+            ex = fused_cosines(emb.float().cpu().numpy(), protos, rule) * scale
+            fused = combine(fused, ex, has, self.example_weight, self.example_baseline * scale, rule)
         fused = resolve_sides(labels, self._as_batch(windows), fused)  # mirror pairs: side from skeleton
         return labels, torch.softmax(torch.from_numpy(np.asarray(fused, np.float32)), dim=1).numpy()
 

@@ -163,13 +163,14 @@ SHOTS = (1, 3, 5)
 
 
 def few_shot(emb: torch.Tensor, labels: list[str], groups: np.ndarray, names: torch.Tensor,
-             classes: list[str], seed: int) -> dict[str, object]:  # fmt: skip
+             classes: list[str], seed: int, rule: str) -> dict[str, object]:  # fmt: skip
     """Zero-shot beside 1, 3 and 5 examples per class drawn from other recordings (groups) than the
-    scored ones, mixed with the name prompts as the live app mixes them (``neuron_core.examples``)."""
+    scored ones, mixed with the name prompts as the live app mixes them (``neuron_core.examples``),
+    fused by the recipe's rule."""
     index = {c: i for i, c in enumerate(classes)}
     targets = np.array([index[lab] for lab in labels])
     return few_shot_metrics(emb.float().numpy(), targets, np.asarray(groups), names.numpy(), classes, SHOTS,
-                            seed, episodes=2)  # fmt: skip
+                            seed, episodes=2, rule=rule)  # fmt: skip
 
 
 def _fold_reference(model: torch.nn.Module, cfg: C.TrainConfig, result: dict) -> torch.Tensor:
@@ -204,7 +205,8 @@ def rescore(fold_dir: Path, cfg: C.TrainConfig) -> dict[str, object]:
     texts = class_texts(encoder, classes, cfg.prompts_per_granularity)
     scale = model.logit_scale.item()
     result["scores"] = score_fold(emb, labels, texts, classes, in_training, scale, reference)
-    result["few_shot"] = few_shot(emb, labels, groups, texts["names"], classes, int(result["seed"]))
+    seed = int(result["seed"])
+    result["few_shot"] = few_shot(emb, labels, groups, texts["names"], classes, seed, cfg.model.fusion)
     result["bank_knows"] = [c for c in classes if load_bank().entry(c) is not None]
     (fold_dir / "result.json").write_text(json.dumps(result, indent=2))
     return result
@@ -256,7 +258,8 @@ def run_fold(recipe: C.TrainConfig, fold: Fold, out: Path, d: Dist) -> dict[str,
         "scores": score_fold(emb, labels, texts, classes, in_training, model.logit_scale.item(),
                              read_checkpoint_meta(out / "neuron.pt").reference()),  # fmt: skip
         "bank_knows": [c for c in classes if load_bank().entry(c) is not None],
-        "few_shot": few_shot(emb, labels, held.groups.astype(str), texts["names"], classes, fold.seed),
+        "few_shot": few_shot(emb, labels, held.groups.astype(str), texts["names"], classes, fold.seed,
+                             cfg.model.fusion),  # fmt: skip
         "seconds": time.time() - t0,
     }
     (out / "result.json").write_text(json.dumps(result, indent=2))

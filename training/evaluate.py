@@ -177,7 +177,7 @@ def example_scores(
             protos[c] = example_prototype(ex_emb[mine])
             counts[label] = len(mine)
     has = np.array([counts[label] > 0 for label in labels])
-    return fused_cosines(emb.float().numpy(), protos), has, counts
+    return fused_cosines(emb.float().numpy(), protos, model.config.fusion), has, counts
 
 
 def evaluate_folder(
@@ -218,7 +218,7 @@ def evaluate_folder(
     counts = None
     if examples is not None:
         ex, has, counts = example_scores(model, emb, labels, examples, window, crop, batch_size, d)
-        logits = combine(logits, ex * scale, has, EXAMPLE_WEIGHT, EXAMPLE_BASELINE * scale)
+        logits = combine(logits, ex * scale, has, EXAMPLE_WEIGHT, EXAMPLE_BASELINE * scale, fusion)
     logits = resolve_sides(labels, x.numpy(), logits)  # mirror pairs: the side from the skeleton
     per_class = per_class_topk(logits, targets, labels)
     out = {
