@@ -152,6 +152,7 @@ def load_model(checkpoint: Path | None, device: str) -> tuple[Any, Any, str]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
+    from neuron_core.model import fusion_steps
     from neuron_core.recognizer import resolve_device
     from neuron_core.text_encoders import CachedTextEncoder, get_text_encoder
 
@@ -223,7 +224,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         chosen = windows[: plan.quant_windows] if plan.quant_windows else windows
         rec = recognizers["onnx"]
         protos, scale = rec._snapshot()[1].float().cpu().numpy(), float(rec.model.logit_scale)
-        report["quantized"] = bench_quantized(rec._onnx.path, chosen, protos, scale, plan.repeats)
+        steps = fusion_steps(getattr(rec.model.config, "fusion", "fine"))
+        report["quantized"] = bench_quantized(rec._onnx.path, chosen, protos, scale, plan.repeats, steps)
         report["graph_profile"] = graph_profile(rec._onnx.path, windows[0], max(5, plan.repeats // 5))
     progress("MediaPipe on shrunk frames")
     videos = [v for v in (video, CROWD_VIDEO) if v.is_file()]

@@ -102,20 +102,28 @@ def bench_downscale(videos: Sequence[Path], sides: Sequence[int | None], frames:
 
 
 def bench_quantized(
-    graph: Path, windows: list[np.ndarray], labels: np.ndarray, scale: float, repeats: int
+    graph: Path,
+    windows: list[np.ndarray],
+    labels: np.ndarray,
+    scale: float,
+    repeats: int,
+    steps: Sequence[int] = (2, 5),
 ) -> list[dict]:
     """The float graph against int8 versions of it: dynamic (weights only) and static QDQ with
     activation ranges calibrated on ``windows`` (real ones). CPU milliseconds per window (one
     thread, batch 1), the cosine of each step embedding to the float one, and, with ``labels``
-    (C, 6, D) unit class prototypes and the model's logit ``scale``, how often the fused top-1
-    label agrees and the largest change of a softmax score."""
+    (C, 6, D) unit class prototypes, the model's logit ``scale`` and the ``steps`` its fusion rule
+    sums, how often the fused top-1 label agrees and the largest change of a softmax score."""
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # the quantiser warns once per tensor through the root logger
     try:
         with tempfile.TemporaryDirectory(prefix="neuron-quant-") as tmp:
             variants = _quantized_graphs(graph, Path(tmp), windows)
-            return [_compare(name, path, windows, labels, scale, repeats) for name, path in variants.items()]
+            return [
+                _compare(name, path, windows, labels, scale, steps, repeats)
+                for name, path in variants.items()
+            ]
     finally:
         root.setLevel(level)
 
@@ -168,7 +176,13 @@ def _quantized_graphs(graph: Path, tmp: Path, windows: list[np.ndarray]) -> dict
 
 
 def _compare(
-    name: str, path: Path | str, windows: list[np.ndarray], labels: np.ndarray, scale: float, repeats: int
+    name: str,
+    path: Path | str,
+    windows: list[np.ndarray],
+    labels: np.ndarray,
+    scale: float,
+    steps: Sequence[int],
+    repeats: int,
 ) -> dict[str, Any]:
     """One row of :func:`bench_quantized`: ``path`` against the float graph beside it."""
     from neuron_core.onnx_runtime import OnnxEmbedder
@@ -181,7 +195,8 @@ def _compare(
     emb = embedder.embed(batch)
     norms = np.linalg.norm(emb, axis=-1) * np.linalg.norm(reference, axis=-1)
     cosine = (emb * reference).sum(-1) / np.maximum(norms, 1e-12)
-    scores, ref_scores = _fused_softmax(emb, labels, scale), _fused_softmax(reference, labels, scale)
+    scores = _fused_softmax(emb, labels, scale, steps)
+    ref_scores = _fused_softmax(reference, labels, scale, steps)
     return {
         "variant": name,
         "ms": timed(lambda: embedder.embed(windows[0][None]), repeats),
@@ -192,13 +207,14 @@ def _compare(
     }
 
 
-def _fused_softmax(emb: np.ndarray, protos: np.ndarray, scale: float) -> np.ndarray:
-    """Softmax over labels of the summed fine-step cosines (steps 2 and 5), as the recogniser fuses."""
-    from neuron_core.model import FINE_STEPS
-
+def _fused_softmax(
+    emb: np.ndarray, protos: np.ndarray, scale: float, steps: Sequence[int] = (2, 5)
+) -> np.ndarray:
+    """Softmax over labels of the scaled cosines summed over ``steps`` (the model's fusion rule:
+    ``neuron_core.model.fusion_steps``; the two fine steps by default)."""
     unit = emb / np.maximum(np.linalg.norm(emb, axis=-1, keepdims=True), 1e-12)
     logits = scale * np.einsum("nsd,csd->nsc", unit, protos)
-    fused = logits[:, FINE_STEPS[0]] + logits[:, FINE_STEPS[1]]
+    fused = logits[:, list(steps)].sum(axis=1)
     fused -= fused.max(axis=1, keepdims=True)
     return np.exp(fused) / np.exp(fused).sum(axis=1, keepdims=True)
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from app.bench_options import _fused_softmax, _match
-from neuron_core.model import class_logits, fuse
+from neuron_core.model import class_logits, fuse, fusion_steps
 from pose.estimator import fit_for_detection
 
 
@@ -37,5 +37,7 @@ def test_fused_softmax_is_the_recognizers_fusion() -> None:
     emb = rng.standard_normal((4, 6, 8)).astype(np.float32)
     protos = rng.standard_normal((5, 6, 8)).astype(np.float32)
     protos /= np.linalg.norm(protos, axis=-1, keepdims=True)
-    expected = torch.softmax(fuse(class_logits(torch.from_numpy(emb), torch.from_numpy(protos), 10.0)), 1)
-    assert np.allclose(_fused_softmax(emb, protos, 10.0), expected.numpy(), atol=1e-5)
+    logits = class_logits(torch.from_numpy(emb), torch.from_numpy(protos), 10.0)
+    for rule in ("fine", "all"):
+        expected = torch.softmax(fuse(logits, rule), 1).numpy()
+        assert np.allclose(_fused_softmax(emb, protos, 10.0, fusion_steps(rule)), expected, atol=1e-5)
