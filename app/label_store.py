@@ -213,16 +213,17 @@ class ExampleStore:
         example.path.unlink(missing_ok=True)
         self.examples.remove(example)
 
-    def windows(self, label: str, window: int) -> np.ndarray | None:
+    def windows(self, label: str, window: int, crop: float = TEST_CROP) -> np.ndarray | None:
         """The model inputs (N, 3, window, 25, 2) of a label's examples, None when it has none."""
         mine = self.of(label)
         if not mine:
             return None
-        return np.stack([normalize_window(ex.skeleton, window, crop=TEST_CROP) for ex in mine])
+        return np.stack([normalize_window(ex.skeleton, window, crop=crop) for ex in mine])
 
     def teach(self, recognizer: Teachable, label: str, window: int) -> int:
         """Give the recogniser this label's examples (none: it forgets any); returns how many."""
-        return recognizer.set_examples(label, self.windows(label, window))
+        crop = getattr(getattr(recognizer, "meta", None), "test_crop", TEST_CROP)  # checkpoint contract
+        return recognizer.set_examples(label, self.windows(label, window, crop))
 
     def teach_all(self, recognizer: Teachable, window: int) -> dict[str, int]:
         """Make the recogniser's examples exactly this store's, for every label that has any."""

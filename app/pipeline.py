@@ -31,6 +31,7 @@ from app.synthetic import PosedFrame
 from neuron_core.errors import NeuronCoreError, one_line
 from pose.errors import NeuronLiveError, PoseError, SourceError
 from pose.estimator import PoseResult
+from pose.normalize import DEFAULT_WINDOW, TEST_CROP
 from pose.sources import Frame, FrameSource
 from pose.window import SlidingWindow, WindowSample
 
@@ -273,7 +274,8 @@ class Pipeline:
         lossless: bool = False,
         loop: bool = False,
         retry: bool = False,
-        window: int = 64,
+        window: int = DEFAULT_WINDOW,
+        crop: float = TEST_CROP,
         rate: int = 4,
         smoothing: float = 0.4,
         hysteresis: float = 0.05,
@@ -293,6 +295,7 @@ class Pipeline:
         self.sinks = list(sinks)
         self._reopen = reopen
         self._window_frames = window
+        self._window_crop = crop
         self._smoothing = (smoothing, hysteresis, still_threshold)
         self._smoothers: dict[int, ScoreSmoother] = {}
 
@@ -601,7 +604,7 @@ class Pipeline:
             self._view = View(frame, result)
 
     def _window(self) -> None:
-        windows = SlidingWindow(window=self._window_frames, stride=self.rate)
+        windows = SlidingWindow(window=self._window_frames, stride=self.rate, crop=self._window_crop)
         absent = 0
         try:
             while True:

@@ -23,6 +23,7 @@ from app.synthetic import DemoSource, SkeletonReplaySource, read_skeleton
 from neuron_core.errors import CheckpointError, LabelError, NeuronCoreError, one_line
 from neuron_core.labels import LabelSet
 from pose.errors import SourceError
+from pose.normalize import DEFAULT_WINDOW, TEST_CROP
 from pose.sources import CameraSource, FrameSource, VideoSource
 
 if TYPE_CHECKING:
@@ -172,7 +173,8 @@ def build_pipeline(
         lossless=config.fast and recording,
         loop=config.loop or (inp.kind == "demo" and not config.headless),
         retry=inp.kind == "camera",
-        window=int(getattr(meta, "window", 64)),
+        window=int(getattr(meta, "window", DEFAULT_WINDOW)),  # the checkpoint's contract
+        crop=float(getattr(meta, "test_crop", TEST_CROP)),
         rate=config.rate,
         smoothing=config.smoothing,
         hysteresis=config.hysteresis,

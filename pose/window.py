@@ -16,7 +16,7 @@ import numpy as np
 
 from pose.estimator import PoseResult
 from pose.layouts import NUM_JOINTS
-from pose.normalize import DEFAULT_WINDOW, normalize_window
+from pose.normalize import DEFAULT_WINDOW, TEST_CROP, normalize_window
 from pose.skeleton import MAX_PERSONS
 
 # The rate windows are resampled to before normalisation: NTU RGB+D's Kinect v2 frame rate.
@@ -116,6 +116,7 @@ class SlidingWindow:
         stride: int = 4,
         min_seconds: float = 1.0,
         stale_seconds: float = 1.0,
+        crop: float = TEST_CROP,
     ) -> None:
         if window < 2 or stride < 1 or seconds <= 0 or not 0 <= min_seconds <= seconds or stale_seconds <= 0:
             raise ValueError(
@@ -123,6 +124,7 @@ class SlidingWindow:
                 f"min_seconds={min_seconds}, stale_seconds={stale_seconds}"
             )
         self.window = window
+        self.crop = crop  # the checkpoint's test crop: the same windows as evaluation
         self.seconds = seconds
         self.stride = stride
         self.min_seconds = min_seconds
@@ -161,5 +163,5 @@ class SlidingWindow:
         full[:, 0] = joints
         valid = np.zeros((len(joints), MAX_PERSONS), bool)
         valid[:, 0] = True
-        data = normalize_window((full, valid), window=self.window)
+        data = normalize_window((full, valid), window=self.window, crop=self.crop)
         return WindowSample(track_id, data, result.t_capture, result.frame_index, motion, seconds)
