@@ -39,6 +39,7 @@ import torch  # noqa: E402
 from torch.nn.parallel import DistributedDataParallel  # noqa: E402
 
 from neuron_core.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint  # noqa: E402
+from neuron_core.config import ModelConfig  # noqa: E402
 from neuron_core.description_bank import load_bank  # noqa: E402
 from neuron_core.errors import NeuronCoreError  # noqa: E402
 from neuron_core.model import NeuronModel, ShiftGCN  # noqa: E402
@@ -431,20 +432,38 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="the trained checkpoint")
     p.add_argument("--output", required=True, help="where to write the copy (e.g. assets/neuron_default.pt)")
     p.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
+    p.add_argument("--scoring", metavar="TEXTS/CALIBRATION/FUSION",
+                   help="the scoring the benchmark chose, e.g. bank+names/prior/all (default: as trained)")
     return parser
 
 
-def export(src: str, dst: str, half: bool) -> dict[str, object]:
+def export(src: str, dst: str, half: bool, scoring: str | None = None) -> dict[str, object]:
     """Write a shippable copy of a checkpoint. With ``half`` the weights are stored as float16 (half the
     file size); loading turns them back into float32, so the model runs as before up to that rounding,
-    and the copy's metadata says so."""
+    and the copy's metadata says so. ``scoring`` ("texts/calibration/fusion", a key of the benchmark's
+    tables) sets how the copy scores labels: none of it changes the weights, only the contract."""
     model, meta = load_checkpoint(src)
+    if scoring:
+        parts = scoring.split("/")
+        if len(parts) != 3:
+            raise C.ConfigError(f"--scoring is texts/calibration/fusion (e.g. names/none/fine): {scoring!r}")
+        meta.text_source, calibration, fusion = parts
+        config = ModelConfig.from_dict({**model.config.to_dict(), "calibration": calibration,
+                                        "fusion": fusion})  # fmt: skip
+        try:
+            meta = CheckpointMeta.from_dict(meta.to_dict())  # validates the text source
+        except ValueError as exc:
+            raise C.ConfigError(f"--scoring: {exc}") from None
+        scored = NeuronModel(config)
+        scored.load_state_dict(model.state_dict())
+        model = scored
     if half:
         model.half()
     weights = "float16" if half else "float32"
-    meta.metrics = {**meta.metrics, "export": {"from": str(src), "weights": weights}}
+    meta.metrics = {**meta.metrics, "export": {"from": str(src), "weights": weights, "scoring": scoring}}
     save_checkpoint(dst, model, meta)
-    return {"checkpoint": dst, "bytes": Path(dst).stat().st_size, "weights": weights}
+    load_checkpoint(dst)  # the copy honours its contract (a prior calibration needs its reference)
+    return {"checkpoint": dst, "bytes": Path(dst).stat().st_size, "weights": weights, "scoring": scoring}
 
 
 def _config(args: argparse.Namespace) -> C.TrainConfig:
@@ -516,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     d = Dist()
     try:
         if args.command == "export":
-            print(json.dumps(export(args.checkpoint, args.output, args.half)))
+            print(json.dumps(export(args.checkpoint, args.output, args.half, args.scoring)))
             return 0
         if args.command == "benchmark":
             return _benchmark(args)
