@@ -17,20 +17,9 @@ from neuron_core.config import ModelConfig
 from neuron_core.model import NeuronModel
 from neuron_core.recognizer import ZeroShotRecognizer
 from neuron_core.text_encoders import HashingEncoder
+from tests.test_recognizer import CONFIG, DIM
 
-DIM = 16
-WINDOW = 16
-CONFIG = dict(
-    window=WINDOW,
-    backbone_channels=(8, 16),
-    backbone_strides=(2, 2),
-    feat_dim=16,
-    text_dim=DIM,
-    n_spatial=10,
-    n_temporal=10,
-    keep=(6, 4, 2),
-    prefixes=(1, 2, 4),
-)
+WINDOW = CONFIG["window"]
 SLOW_S = 1.5
 
 
