@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neuron_core.calibration import needs_reference
 from neuron_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_checkpoint
 from neuron_core.errors import BackendError, ModelError, NeuronCoreError, TextEncoderError, one_line
 from neuron_core.examples import EXAMPLE_BASELINE, EXAMPLE_WEIGHT, combine, example_prototype, fused_cosines
@@ -84,7 +85,12 @@ class ZeroShotRecognizer:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.meta = meta
-        self._reference = meta.reference()  # for the "prior" calibration (checked when loaded)
+        self._reference = meta.reference()  # for the "prior" calibration
+        if needs_reference(model.config.calibration) and self._reference is None:
+            raise ModelError(
+                f"the model scores with calibration {model.config.calibration!r}, which needs the reference "
+                "embedding its checkpoint carries; this metadata has none"
+            )
         self.encoder = encoder
         self.descriptions = descriptions
         self.k = k if k is not None else meta.prompts_per_granularity  # the checkpoint's contract

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuron_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_checkpoint
+from neuron_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_checkpoint, read_checkpoint_meta
 from neuron_core.config import ModelConfig
 from neuron_core.errors import BackendError, ModelError, NeuronCoreError
 from neuron_core.model import NeuronModel
@@ -82,7 +82,11 @@ def torch_embed(model: NeuronModel, x: np.ndarray) -> np.ndarray:
 
 def recognizer(model: NeuronModel, backend: str, onnx_cache: Path) -> ZeroShotRecognizer:
     dim = model.config.text_dim
-    meta = CheckpointMeta(text_encoder=f"hash-{dim}", text_dim=dim)
+    # The shipped model's contract includes its reference embedding (the "prior" calibration).
+    reference = (
+        read_checkpoint_meta(DEFAULT_CHECKPOINT).reference_embedding if DEFAULT_CHECKPOINT.exists() else []
+    )
+    meta = CheckpointMeta(text_encoder=f"hash-{dim}", text_dim=dim, reference_embedding=reference)
     rec = ZeroShotRecognizer(
         model, meta, HashingEncoder(dim), k=2, backend=backend, onnx_cache_dir=onnx_cache
     )

@@ -73,3 +73,11 @@ def test_a_prior_calibrated_checkpoint_without_its_reference_is_refused(tmp_path
     save_checkpoint(tmp_path / "m.pt", model, meta)
     loaded, meta2 = load_checkpoint(tmp_path / "m.pt")
     assert loaded.config.calibration == "prior" and meta2.reference().shape == (6, DIM)
+
+
+def test_a_recognizer_refuses_prior_calibration_without_a_reference() -> None:
+    from neuron_core.errors import ModelError
+
+    model = NeuronModel(ModelConfig(**{**CONFIG, "calibration": "prior"}))
+    with pytest.raises(ModelError, match="reference embedding"):
+        ZeroShotRecognizer(model, CheckpointMeta(text_encoder=ENC.name, text_dim=DIM), ENC)
