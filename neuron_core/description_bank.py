@@ -32,7 +32,6 @@ the generic "kick" and "push" entries, whose texts fit both readings.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -43,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from neuron_core.errors import DescriptionError, TextEncoderError
+from neuron_core.prompts import read_description_json
 from neuron_core.text_encoders import TextEncoder
 
 BANK_PATH = Path(__file__).resolve().parent / "data" / "description_bank.json"
@@ -200,12 +200,7 @@ class DescriptionBank:
     @classmethod
     def from_file(cls, path: str | Path) -> DescriptionBank:
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise DescriptionError(f"description bank {path} does not exist") from exc
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DescriptionError(f"description bank {path} cannot be read: {exc}") from exc
+        data = read_description_json(path, "description bank")
         raw = data.get("entries") if isinstance(data, dict) else None
         if not isinstance(raw, list):
             raise DescriptionError(f"description bank {path} must be an object with a list 'entries'")

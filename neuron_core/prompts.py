@@ -137,13 +137,18 @@ def name_prompts(label: str, k: int = DEFAULT_K) -> dict[str, list[str]]:
     return {g: [t.format(label=label) for t in _take(TEMPLATES[g], k)] for g in GRANULARITIES}
 
 
-def _read_json(path: Path) -> dict[str, list[str]]:
+def read_description_json(path: Path, what: str) -> object:
+    """Parsed JSON of a description file or bank (``what`` names it in the one-line error)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise DescriptionError(f"description file {path} does not exist") from exc
+        raise DescriptionError(f"{what} {path} does not exist") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DescriptionError(f"description file {path} cannot be read: {exc}") from exc
+        raise DescriptionError(f"{what} {path} cannot be read: {exc}") from exc
+
+
+def _read_json(path: Path) -> dict[str, list[str]]:
+    data = read_description_json(path, "description file")
     if not isinstance(data, dict):
         raise DescriptionError(f"description file {path} must hold an object of class name -> texts")
     for name, texts in data.items():

@@ -200,16 +200,30 @@ def rescore(fold_dir: Path, cfg: C.TrainConfig) -> dict[str, object]:
         reference = _fold_reference(model, cfg, result)
         np.save(cached, reference.numpy())
     encoder = get_text_encoder(cfg.text_encoder, cache_dir=Path(cfg.data.cache_dir) / "text")
-    classes = result["classes"]
-    in_training = [bool(result["in_training"][c]) for c in classes]
-    texts = class_texts(encoder, classes, cfg.prompts_per_granularity)
-    scale = model.logit_scale.item()
-    result["scores"] = score_fold(emb, labels, texts, classes, in_training, scale, reference)
-    seed = int(result["seed"])
-    result["few_shot"] = few_shot(emb, labels, groups, texts["names"], classes, seed, cfg.model.fusion)
-    result["bank_knows"] = [c for c in classes if load_bank().entry(c) is not None]
+    _score_into(result, emb, labels, groups, model.logit_scale.item(), reference, encoder, cfg)
     (fold_dir / "result.json").write_text(json.dumps(result, indent=2))
     return result
+
+
+def _score_into(
+    result: dict[str, object],
+    emb: torch.Tensor,
+    labels: list[str],
+    groups: np.ndarray,
+    scale: float,
+    reference: torch.Tensor | None,
+    encoder: TextEncoder,
+    cfg: C.TrainConfig,
+) -> None:
+    """Fill a fold's figures (every scoring, few-shot, the bank's coverage) from its held-out
+    embeddings: the one scoring path of a fresh fold and of ``rescore``."""
+    classes = list(result["classes"])
+    in_training = [bool(result["in_training"][c]) for c in classes]
+    texts = class_texts(encoder, classes, cfg.prompts_per_granularity)
+    result["scores"] = score_fold(emb, labels, texts, classes, in_training, scale, reference)
+    result["few_shot"] = few_shot(emb, labels, groups, texts["names"], classes, int(result["seed"]),
+                                  cfg.model.fusion)  # fmt: skip
+    result["bank_knows"] = [c for c in classes if load_bank().entry(c) is not None]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -242,12 +256,13 @@ def run_fold(recipe: C.TrainConfig, fold: Fold, out: Path, d: Dist) -> dict[str,
     ds = WindowDataset(held, np.arange(len(held)), np.zeros(len(held)), cfg.data.window, cfg.augment, False)
     emb = embed(model, ds, cfg.eval_batch_size, d, f"held-out {fold.holdout}")
     encoder = get_text_encoder(cfg.text_encoder, cache_dir=Path(cfg.data.cache_dir) / "text")
-    texts = class_texts(encoder, classes, cfg.prompts_per_granularity)
     training_labels = list(run.split.seen)
     in_training = names_in_training(classes, training_labels, encoder)
-    np.savez_compressed(out / "embeddings.npz", emb=emb.half().numpy(), labels=np.array(labels),
-                        groups=held.groups.astype(str))  # fmt: skip
-    result = {
+    groups = held.groups.astype(str)
+    np.savez_compressed(
+        out / "embeddings.npz", emb=emb.half().numpy(), labels=np.array(labels), groups=groups
+    )
+    result: dict[str, object] = {
         "holdout": fold.holdout,
         "seed": fold.seed,
         "train_sets": fold.train_sets,
@@ -255,13 +270,10 @@ def run_fold(recipe: C.TrainConfig, fold: Fold, out: Path, d: Dist) -> dict[str,
         "train_labels": len(training_labels),
         "classes": classes,
         "in_training": dict(zip(classes, in_training, strict=True)),
-        "scores": score_fold(emb, labels, texts, classes, in_training, model.logit_scale.item(),
-                             read_checkpoint_meta(out / "neuron.pt").reference()),  # fmt: skip
-        "bank_knows": [c for c in classes if load_bank().entry(c) is not None],
-        "few_shot": few_shot(emb, labels, held.groups.astype(str), texts["names"], classes, fold.seed,
-                             cfg.model.fusion),  # fmt: skip
-        "seconds": time.time() - t0,
     }
+    reference = read_checkpoint_meta(out / "neuron.pt").reference()
+    _score_into(result, emb, labels, groups, model.logit_scale.item(), reference, encoder, cfg)
+    result["seconds"] = time.time() - t0
     (out / "result.json").write_text(json.dumps(result, indent=2))
     return result
 
