@@ -26,7 +26,7 @@ from neuron_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_chec
 from neuron_core.errors import BackendError, ModelError, NeuronCoreError, TextEncoderError, one_line
 from neuron_core.examples import EXAMPLE_BASELINE, EXAMPLE_WEIGHT, combine, example_prototype, fused_cosines
 from neuron_core.labels import MAX_LABELS, LabelSet, label_key, normalize_label
-from neuron_core.laterality import resolve_sides
+from neuron_core.laterality import mirror_pairs, resolve_sides
 from neuron_core.model import NeuronModel, class_logits, class_prototypes, fuse
 from neuron_core.prompts import Descriptions, class_text_embeddings
 from neuron_core.text_encoders import TextEncoder, get_text_encoder
@@ -320,7 +320,8 @@ class ZeroShotRecognizer:
             rule = self.model.config.fusion
             ex = fused_cosines(emb.float().cpu().numpy(), protos, rule) * scale
             fused = combine(fused, ex, has, self.example_weight, self.example_baseline * scale, rule)
-        fused = resolve_sides(labels, self._as_batch(windows), fused)  # mirror pairs: side from skeleton
+        if mirror_pairs(labels):  # mirror pairs take their side from the skeleton; the batch only then
+            fused = resolve_sides(labels, self._as_batch(windows), fused)
         return labels, torch.softmax(torch.from_numpy(np.asarray(fused, np.float32)), dim=1).numpy()
 
     def scores(self, windows: np.ndarray) -> np.ndarray:

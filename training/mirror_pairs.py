@@ -45,8 +45,9 @@ def mirror_pair_accuracy(
         ds = WindowDataset(
             store, np.array(chosen), np.zeros(len(chosen)), model.config.window, cfg.augment, False
         )
-        emb = embed(model, ds, cfg.eval_batch_size, d, f"mirror pairs {name}")
-        windows = np.stack([ds[i][0].numpy() for i in range(len(ds))])
+        windows = np.stack([ds[i][0].numpy() for i in range(len(ds))])  # normalised once, used twice
+        x = torch.utils.data.TensorDataset(torch.from_numpy(windows), torch.zeros(len(windows)))
+        emb = embed(model, x, cfg.eval_batch_size, d, f"mirror pairs {name}")
         for pair_label in sorted({labels[i] for i in chosen}):
             rows = [k for k, i in enumerate(chosen) if labels[i] == pair_label]
             pair = [pair_label, mirror_label(pair_label)]
