@@ -12,14 +12,11 @@ from typing import Any
 
 import yaml
 
-from pose.errors import NeuronLiveError
+from neuron_base.devices import DEVICE_CHOICES, DEVICE_HELP, parse_device
+from neuron_base.errors import ConfigError
 
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = DEVICE_CHOICES
 BACKENDS = ("auto", "torch", "onnx")
-
-
-class ConfigError(NeuronLiveError):
-    """A setting is out of range or contradicts another one; the message names the setting."""
 
 
 @dataclass
@@ -79,8 +76,10 @@ class LiveConfig:
             raise ConfigError(f"choose one source, not {' and '.join(chosen)}")
         if self.camera is not None and self.camera < 0:
             raise ConfigError(f"--camera must be 0 or more, got {self.camera}")
-        if self.device not in DEVICES:
-            raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        try:
+            parse_device(self.device)
+        except ValueError:
+            raise ConfigError(f"--device must be {DEVICE_HELP}, got {self.device!r}") from None
         if self.backend not in BACKENDS:
             raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.labels is not None and not self.labels:

@@ -1,9 +1,9 @@
 """The user's active action names and their taught examples, kept between runs in the config folder.
 
-The list is small JSON written atomically (temporary file, fsync, ``os.replace``) so a crash or a
-power cut leaves either the old list or the new one, never half a file. Examples are interchange
-``.npz`` clips under ``examples/``, written the same way. No Qt here: the headless path reads the
-same files.
+The list is small JSON written atomically (``neuron_base.atomic``: temporary file, fsync, replace)
+so a crash or a power cut leaves either the old list or the new one, never half a file. Examples
+are interchange ``.npz`` clips under ``examples/``, written the same way. No Qt here: the headless
+path reads the same files.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
+from neuron_base.atomic import atomic_write_text
 from neuron_core.errors import LabelError
 from neuron_core.labels import label_key, normalize_label
 from pose.errors import NeuronLiveError, SkeletonError
@@ -82,14 +83,8 @@ def save_labels(labels: list[str], directory: Path | None = None) -> Path:
     directory = directory or config_dir()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / LABELS_FILE
-    tmp = path.with_name(f".{LABELS_FILE}.{os.getpid()}.tmp")
     payload = json.dumps({"version": FORMAT_VERSION, "labels": list(labels)}, ensure_ascii=False, indent=2)
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(payload + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, payload + "\n")
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,12 +1,19 @@
 """Errors raised on purpose by the model side.
 
-neuron_core must not depend on pose/, so it has its own base type; the command line and the GUI catch
-``(NeuronLiveError, NeuronCoreError)`` and show the message, which is always one line naming the file or
-value at fault and the cause.
+``NeuronCoreError`` derives from the project's one base, ``neuron_base.errors.NeuronLiveError``, so the
+command line and the GUI catch that alone and show the message, which is always one line naming the
+file or value at fault and the cause.
 """
 
+from neuron_base.errors import NeuronLiveError, one_line
 
-class NeuronCoreError(Exception):
+__all__ = [
+    "BackendError", "CheckpointError", "DescriptionError", "LabelError", "ModelError", "NeuronCoreError",
+    "NeuronLiveError", "TextEncoderError", "one_line",
+]  # fmt: skip
+
+
+class NeuronCoreError(NeuronLiveError):
     """Base of every error neuron_core raises on purpose; its message is shown to the user as is."""
 
 
@@ -32,9 +39,3 @@ class ModelError(NeuronCoreError):
 
 class BackendError(ModelError):
     """An inference backend (ONNX Runtime) cannot export, load or run the model here."""
-
-
-def one_line(exc: BaseException) -> str:
-    """``Type: first line of the message``: for wrapping a library's exception into one of ours."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__

@@ -1,7 +1,8 @@
 """Errors raised by the pose side of the pipeline.
 
 Every problem a user can cause (a bad file, a camera that will not open, a broken video) is one of
-these, so the command line and the GUI can catch a single type and print one clear line.
+these; all derive from ``neuron_base.errors.NeuronLiveError`` (re-exported here with ``one_line``), so
+the command line and the GUI can catch a single type and print one clear line.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from neuron_base.errors import NeuronLiveError, one_line
 
-class NeuronLiveError(Exception):
-    """Base of every error the project raises on purpose; its message is shown to the user as is."""
+__all__ = ["NeuronLiveError", "PoseError", "SkeletonError", "SourceError", "one_line", "reading_npz"]
 
 
 class SkeletonError(NeuronLiveError):
@@ -25,13 +26,6 @@ class SourceError(NeuronLiveError):
 
 class PoseError(NeuronLiveError):
     """The pose estimator cannot be created or fails in a way that is not about one frame."""
-
-
-def one_line(exc: BaseException, limit: int = 200) -> str:
-    """A library's exception as one short line (its first line, capped), for wrapping into ours."""
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @contextmanager

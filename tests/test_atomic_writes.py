@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from app.label_store import LABELS_FILE, load_labels, save_labels
+from neuron_base.atomic import atomic_path, atomic_write_bytes, atomic_write_text, temp_path
 from tests.conftest import ROOT
 
 KILLS = 80
@@ -129,6 +130,23 @@ def test_save_is_atomic_by_construction(tmp_path: Path, monkeypatch: pytest.Monk
     save_labels(["wave"], tmp_path)
     assert calls[-2:] == ["fsync", "replace"]
     assert load_labels(tmp_path) == ["wave"]
+
+
+def test_the_shared_writer_leaves_old_or_new_and_never_its_temp(tmp_path: Path) -> None:
+    """neuron_base.atomic: the temp file sits beside the target, named with the process id, and is
+    removed when the write fails, leaving the old content in place."""
+    path = atomic_write_text(tmp_path / "sub" / "a.json", "old")  # the folder is made
+    assert path.read_text() == "old"
+    tmp = temp_path(path)
+    assert tmp.parent == path.parent and str(os.getpid()) in tmp.name and tmp.name.startswith(".")
+    with pytest.raises(RuntimeError), atomic_path(path) as partial:
+        partial.write_text("half")
+        raise RuntimeError("writer died")
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["a.json"]
+    atomic_write_bytes(path, b"new")
+    assert path.read_bytes() == b"new"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["a.json"]
 
 
 def test_a_torn_or_foreign_file_falls_back_to_defaults(tmp_path: Path) -> None:

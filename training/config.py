@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,20 +17,18 @@ from typing import Any
 
 import yaml
 
+from neuron_base.devices import DEVICE_HELP, parse_device
+from neuron_base.errors import ConfigError
+from neuron_base.paths import shared_data_dir
 from neuron_core.config import ModelConfig
-from pose.errors import NeuronLiveError
+from neuron_core.prompts import PROMPT_MODES, TEXTS
+from pose.normalize import PREPROCESS
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 # The real data beside the project (../shared/data), or where NEURON_SHARED_DATA points (as in tests).
-SHARED_DATA = Path(os.environ.get("NEURON_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+SHARED_DATA = shared_data_dir()
 
 SOURCE_KINDS = ("ntu_skeletons", "ctrgcn_npz", "nw_ucla", "utkinect", "bandai", "npz_folder")
-PROMPT_MODES = ("names", "descriptions", "mixed")
 SAMPLE_SPLITS = ("groups", "partition")
-
-
-class ConfigError(NeuronLiveError):
-    """A configuration file, name or flag is invalid; the message names the field."""
 
 
 @dataclass
@@ -61,7 +58,7 @@ class DataConfig:
     aliases: dict[str, str] = field(default_factory=dict)
     # Keep only these labels (empty = all); applied after aliases.
     classes: list[str] = field(default_factory=list)
-    window: int = 64
+    window: int = PREPROCESS.window
     # At most this many training samples per class and epoch, redrawn every epoch (0 = all). It keeps
     # one large source (Bandai-Namco's few hundred clips per action) from drowning the small ones.
     max_train_per_class: int = 0
@@ -111,7 +108,7 @@ class AugmentConfig:
 
     crop_low: float = 0.5
     crop_high: float = 1.0
-    test_crop: float = 0.95
+    test_crop: float = PREPROCESS.test_crop  # the checkpoint's contract (train.py writes it)
     rotation: float = 0.3  # radians, uniform per axis
     bone_scale: float = 0.1  # each bone's length times a factor in [1 - s, 1 + s]
     body_scale: float = 0.1  # whole body times a factor in [1 - s, 1 + s]
@@ -134,12 +131,12 @@ class TrainConfig:
     )
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     text_encoder: str = "minilm-l6-v2"
-    prompt_mode: str = "mixed"
+    prompt_mode: str = TEXTS.prompt_mode
     # Where label texts come from (neuron_core.prompts.TEXT_SOURCES): with "bank" or "bank+names" the
     # description bank's texts join the descriptions training mixes in, and the checkpoint tells the
     # live path to use them.
-    text_source: str = "names"
-    prompts_per_granularity: int = 10
+    text_source: str = TEXTS.source
+    prompts_per_granularity: int = TEXTS.prompts_per_granularity
     seed: int = 0
     output_dir: str = "runs/neuron"
     device: str = "auto"
@@ -162,8 +159,10 @@ class TrainConfig:
                 f"split.sample_split must be one of {', '.join(SAMPLE_SPLITS)}, "
                 f"got {self.split.sample_split!r}"
             )
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        try:
+            parse_device(self.device)
+        except ValueError:
+            raise ConfigError(f"device must be {DEVICE_HELP}, got {self.device!r}") from None
         fractions = self.split.val_group_fraction + self.split.test_group_fraction
         if not (
             0 <= self.split.val_group_fraction < 1
