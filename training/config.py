@@ -23,11 +23,12 @@ from neuron_base.paths import shared_data_dir
 from neuron_core.config import ModelConfig
 from neuron_core.prompts import PROMPT_MODES, TEXTS
 from pose.normalize import PREPROCESS
+from pose.readers import registry
 
 # The real data beside the project (../shared/data), or where NEURON_SHARED_DATA points (as in tests).
 SHARED_DATA = shared_data_dir()
 
-SOURCE_KINDS = ("ntu_skeletons", "ctrgcn_npz", "nw_ucla", "utkinect", "bandai", "npz_folder")
+SOURCE_KINDS = registry.SOURCE_KINDS  # every kind in pose.readers.registry's table
 SAMPLE_SPLITS = ("groups", "partition")
 
 
@@ -39,10 +40,10 @@ class SourceConfig:
     path: str
 
     def __post_init__(self) -> None:
-        if self.kind not in SOURCE_KINDS:
-            raise ConfigError(
-                f"unknown data source kind {self.kind!r}; expected one of {', '.join(SOURCE_KINDS)}"
-            )
+        try:
+            registry.source_kind(self.kind)
+        except KeyError as exc:
+            raise ConfigError(exc.args[0]) from None
 
 
 @dataclass
@@ -304,13 +305,6 @@ def save_yaml(cfg: TrainConfig, path: str | Path) -> None:
 # ---------------------------------------------------------------------------------------------------
 # built-in named configs
 
-# NTU RGB+D cross-subject training performers (the rest are test); NTU-120 adds more.
-NTU60_CS_TRAIN_SUBJECTS = (1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38)
-NTU120_CS_TRAIN_SUBJECTS = NTU60_CS_TRAIN_SUBJECTS + (
-    45, 46, 47, 49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 70, 74, 78, 80, 81, 82, 83, 84, 85, 86, 89, 91,
-    92, 93, 94, 95, 97, 98, 100, 103,
-)  # fmt: skip
-
 # Unseen classes of the standard splits, 0-based NTU indices (see ../shared/NEURON.md).
 NTU_SPLITS: dict[str, tuple[int, tuple[int, ...]]] = {
     "ntu60-55-5": (60, (10, 11, 19, 26, 56)),
@@ -510,7 +504,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     for name, hint in _leaf_fields(TrainConfig):
         flags = [f"--{name}", *([FLAG_ALIASES[name]] if name in FLAG_ALIASES else [])]
         if name == "data.sources":
-            help_text = "comma-separated kind=path, kinds: " + ", ".join(SOURCE_KINDS)
+            help_text = "comma-separated kind=path, kinds: " + "; ".join(
+                f"{s.kind} ({s.description})" for s in registry.SKELETON_SOURCES
+            )
         elif name == "data.aliases":
             help_text = "comma-separated old=new label renames"
         else:

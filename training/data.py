@@ -21,11 +21,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pose.errors import NeuronLiveError, SkeletonError
+from pose.errors import NeuronLiveError
 from pose.normalize import normalize_window
-from pose.skeleton import MAX_PERSONS, Skeleton, load_npz
+from pose.readers.registry import source_kind
+from pose.skeleton import MAX_PERSONS, Skeleton
 from training.augment import augment, mirror_label
-from training.config import NTU120_CS_TRAIN_SUBJECTS, AugmentConfig, ConfigError, SourceConfig
+from training.config import AugmentConfig, ConfigError, SourceConfig
 
 log = logging.getLogger(__name__)
 
@@ -42,60 +43,17 @@ INDEX_FIELDS = ("labels", "groups", "partitions", "datasets", "files")
 # reading sources
 
 
-def _ntu_partition(meta: dict[str, str]) -> str:
-    performer = meta.get("performer") or meta.get("subject")
-    if not performer:
-        return ""
-    return "train" if int(performer) in NTU120_CS_TRAIN_SUBJECTS else "test"
-
-
 def iter_source(src: SourceConfig) -> Iterator[Skeleton]:
-    """Every labelled skeleton of one source, through the project's readers.
+    """Every labelled skeleton of one source, read by its kind's row of ``pose.readers.registry``.
 
-    NTU samples get meta "partition" (cross-subject train or test), which the "partition" sample
-    split follows. A broken file in a folder is skipped with a warning, not fatal: real datasets
-    hold a few.
+    NTU samples get meta "partition" (cross-subject train or test, or the part of a CTR-GCN file),
+    which the "partition" sample split follows. A broken file in a folder is skipped with a
+    warning, not fatal: real datasets hold a few.
     """
     root = Path(src.path)
     if not root.exists():
         raise ConfigError(f"data source {src.kind}: {root} does not exist")
-    if src.kind == "ctrgcn_npz":
-        from pose.readers.ntu import iter_ctrgcn_npz
-
-        for part in ("train", "test"):
-            for skel in iter_ctrgcn_npz(root, split=part):
-                skel.meta.setdefault("dataset", "ntu")
-                skel.meta["partition"] = part
-                yield skel
-        return
-    if src.kind in ("ntu_skeletons", "npz_folder"):
-        from pose.readers.ntu import read_ntu_skeleton
-
-        pattern = "*.skeleton" if src.kind == "ntu_skeletons" else "*.npz"
-        files = sorted(root.rglob(pattern)) if root.is_dir() else [root]
-        for path in files:
-            try:
-                skel = read_ntu_skeleton(path) if src.kind == "ntu_skeletons" else load_npz(path)
-            except SkeletonError as exc:
-                log.warning("skipping %s", exc)
-                continue
-            if src.kind == "ntu_skeletons":
-                skel.meta.setdefault("dataset", "ntu")
-                skel.meta["partition"] = _ntu_partition(skel.meta)
-            yield skel
-        return
-    if src.kind == "nw_ucla":
-        from pose.readers.nw_ucla import iter_nw_ucla
-
-        yield from iter_nw_ucla(root)
-    elif src.kind == "utkinect":
-        from pose.readers.utkinect import iter_utkinect
-
-        yield from iter_utkinect(root)
-    elif src.kind == "bandai":
-        from pose.readers.bvh import iter_bandai
-
-        yield from iter_bandai(root)
+    yield from source_kind(src.kind).iter_folder(root)
 
 
 def stratum_of(skel: Skeleton) -> str:

@@ -1,14 +1,23 @@
-"""Small helpers every reader shares: reading a text file with one-line errors, quoting file content."""
+"""Small helpers every reader shares: reading a text file with one-line errors, quoting file content,
+walking a folder of files."""
 
 from __future__ import annotations
 
+import logging
 import lzma
 import os
 import zipfile
 import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pose.errors import SkeletonError
+
+if TYPE_CHECKING:
+    from pose.skeleton import Skeleton
+
+log = logging.getLogger(__name__)
 
 # What reading a damaged zip member can raise, beyond a bad header: a broken deflate or LZMA stream,
 # a compression method zipfile does not know, a CRC mismatch, a stream that ends early.
@@ -42,3 +51,18 @@ def decode_text(raw: bytes, source: str) -> str:
 def quote(text: str, limit: int = 60) -> str:
     """File content quoted in a message, cut short so that the message stays one readable line."""
     return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def iter_files(
+    root: str | os.PathLike, suffixes: tuple[str, ...], read: Callable[[Path], Skeleton]
+) -> Iterator[Skeleton]:
+    """Every file with one of ``suffixes`` under ``root`` (or ``root`` itself when it is a file), in
+    name order per suffix, read with ``read``; a broken file is skipped with a warning, not fatal:
+    real data sets hold a few."""
+    root = Path(root)
+    files = [f for suffix in suffixes for f in sorted(root.rglob(f"*{suffix}"))] if root.is_dir() else [root]
+    for path in files:
+        try:
+            yield read(path)
+        except SkeletonError as exc:
+            log.warning("skipping %s", exc)

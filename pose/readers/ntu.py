@@ -19,7 +19,7 @@ import numpy as np
 
 from pose.errors import SkeletonError, one_line, reading_npz
 from pose.layouts import NUM_JOINTS
-from pose.readers._common import ARCHIVE_ERRORS, read_text
+from pose.readers._common import ARCHIVE_ERRORS, iter_files, read_text
 from pose.skeleton import MAX_PERSONS, Skeleton
 
 NTU_FPS = 30.0
@@ -49,6 +49,13 @@ NTU120_CLASSES: tuple[str, ...] = (
     "stretch oneself", "blow nose", "hit with object", "wield knife", "knock over", "grab stuff",
     "shoot with gun", "step on foot", "high-five", "cheers and drink", "carry object", "take a photo",
     "follow", "whisper", "exchange things", "support somebody", "rock-paper-scissors",
+)  # fmt: skip
+
+# NTU RGB+D cross-subject training performers (the rest are test); NTU-120 adds more.
+NTU60_CS_TRAIN_SUBJECTS = (1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38)
+NTU120_CS_TRAIN_SUBJECTS = NTU60_CS_TRAIN_SUBJECTS + (
+    45, 46, 47, 49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 70, 74, 78, 80, 81, 82, 83, 84, 85, 86, 89, 91,
+    92, 93, 94, 95, 97, 98, 100, 103,
 )  # fmt: skip
 
 _NAME = re.compile(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})")
@@ -289,3 +296,29 @@ def iter_ctrgcn_npz(path: str | os.PathLike, split: str = "test") -> Iterator[Sk
             source=f"{path}[{split} {index}]",
             meta={"dataset": "ntu", "split": split, "index": str(index)},
         )
+
+
+def cross_subject_partition(meta: dict[str, str]) -> str:
+    """The NTU-120 cross-subject part ("train" or "test") of a sample by its performer; "" if unknown."""
+    performer = meta.get("performer") or meta.get("subject")
+    if not performer:
+        return ""
+    return "train" if int(performer) in NTU120_CS_TRAIN_SUBJECTS else "test"
+
+
+def iter_ntu_skeletons(root: str | os.PathLike) -> Iterator[Skeleton]:
+    """Every ``.skeleton`` file under ``root`` (or ``root`` itself), in name order, with meta
+    "partition" (cross-subject train or test); a broken file is skipped with a warning."""
+    for skel in iter_files(root, (".skeleton",), read_ntu_skeleton):
+        skel.meta.setdefault("dataset", "ntu")
+        skel.meta["partition"] = cross_subject_partition(skel.meta)
+        yield skel
+
+
+def iter_ctrgcn_parts(path: str | os.PathLike) -> Iterator[Skeleton]:
+    """Both parts of a CTR-GCN file, train then test, each sample's meta "partition" naming its part."""
+    for part in ("train", "test"):
+        for skel in iter_ctrgcn_npz(path, split=part):
+            skel.meta.setdefault("dataset", "ntu")
+            skel.meta["partition"] = part
+            yield skel
