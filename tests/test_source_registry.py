@@ -77,3 +77,18 @@ def test_mediapipe_landmark_csvs_are_a_training_source(tmp_path: Path, caplog) -
     np.testing.assert_allclose(joints, read_skeleton_file(files[0]).joints)
     assert valid[:, 0].any() and not valid[:, 1].any()
     assert "1 skeletons without a label were left out" in caplog.text
+
+
+def test_the_yoga_set_is_one_new_reader_and_one_row(tmp_path: Path) -> None:
+    """The seam shown: pose/readers/mediapipe_yoga.py and its row in the table, nothing else, make
+    the whole yoga set (also the clip without a label column) a training source."""
+    folder = shared_path("mediapipe_yoga")
+    assert "mediapipe_yoga" in C.SOURCE_KINDS
+    store = load_source(C.SourceConfig("mediapipe_yoga", str(folder)), tmp_path)
+    assert sorted(store.labels.tolist()) == [
+        "chair", "cobra", "downdog", "goddess", "surya namaskar", "tree", "warrior"
+    ]  # fmt: skip
+    assert set(store.datasets.tolist()) == {"mediapipe_yoga"}
+    assert store.groups.tolist()[0] == "mediapipe_yoga/subject:1"  # chair__P1__2_.csv
+    files = sorted(folder.glob("*.csv"))
+    np.testing.assert_allclose(store.sample(4)[0], read_skeleton_file(files[4]).joints)  # surya namaskar

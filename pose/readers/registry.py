@@ -107,6 +107,12 @@ SKELETON_SOURCES: tuple[SkeletonSource, ...] = (
         "pose.readers.utkinect",
         iterate="iter_utkinect",
     ),
+    SkeletonSource(
+        "mediapipe_yoga",
+        "the MediaPipe yoga set: landmark CSVs labelled by their label column, else their file name",
+        "pose.readers.mediapipe_yoga",
+        iterate="iter_mediapipe_yoga",
+    ),
 )
 
 SOURCES_BY_KIND: dict[str, SkeletonSource] = {s.kind: s for s in SKELETON_SOURCES}
