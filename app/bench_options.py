@@ -276,7 +276,7 @@ class CameraLike(FrameSource):
         super().__init__()
         from pose.sources import VideoSource
 
-        self._video = VideoSource(video, realtime=False)
+        self._video = VideoSource(video)
         self.fps, self.size = fps, size
         self.name = f"{video.name} as {size[0]}x{size[1]} at {fps:g} fps"
         self._index = 0

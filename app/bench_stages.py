@@ -151,7 +151,7 @@ def looped_frames(video: Path, count: int, decode: Stopwatch | None = None) -> I
     decode = decode or Stopwatch()
     offset, produced = 0.0, 0
     while produced < count:
-        with VideoSource(video, realtime=False) as source:
+        with VideoSource(video) as source:
             last = 0.0
             while produced < count:
                 with decode:
@@ -418,7 +418,7 @@ def run_pipeline(
     from pose.sources import VideoSource
 
     def make_source() -> Any:
-        return source() if source is not None else VideoSource(video, realtime=False)
+        return source() if source is not None else VideoSource(video)
 
     predictions: list[Any] = []
     estimator = PoseEstimator(max_persons=2)

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from app.track_scoring import ScoringSettings
 from neuron_base.devices import DEVICE_CHOICES, DEVICE_HELP, parse_device
 from neuron_base.errors import ConfigError
 
@@ -45,11 +46,10 @@ class LiveConfig:
     examples: Path | None = None
     top_k: int = 5
     rate: int = 4
-    smoothing: float = 0.4
-    hysteresis: float = 0.05
-    # Measured on real video (docs/VIDEO_BENCHMARK.md): people holding still read 0.02-0.07 m/s
-    # (MediaPipe's residual jitter), moving people 0.15 m/s and more; 0.08-0.12 is the gap between.
-    still_threshold: float = 0.08
+    # How scores become predictions; the defaults (and why 0.08 m/s) live in ScoringSettings.
+    smoothing: float = ScoringSettings.smoothing
+    hysteresis: float = ScoringSettings.hysteresis
+    still_threshold: float = ScoringSettings.still_threshold
     max_persons: int = 2
     verbose: bool = False
 

@@ -20,6 +20,7 @@ from app.config import LiveConfig, read_labels_file
 from app.label_store import DEFAULT_LABELS, load_labels
 from app.pipeline import Pipeline, Prediction, Recognizer
 from app.synthetic import DemoSource, SkeletonReplaySource, read_skeleton
+from app.track_scoring import ScoringSettings
 from neuron_core.errors import CheckpointError, LabelError, NeuronCoreError, one_line
 from neuron_core.labels import LabelSet
 from pose.errors import SourceError
@@ -56,7 +57,7 @@ def open_input(config: LiveConfig) -> Input:
 
         def video() -> FrameSource:
             # Pacing happens in the pipeline, so pausing and looping keep the video's own rate.
-            return VideoSource(path, realtime=False)
+            return VideoSource(path)
 
         return Input(video(), video, "video")
     if config.skeleton_file is not None:
@@ -176,9 +177,7 @@ def build_pipeline(
         window=int(getattr(meta, "window", DEFAULT_WINDOW)),  # the checkpoint's contract
         crop=float(getattr(meta, "test_crop", TEST_CROP)),
         rate=config.rate,
-        smoothing=config.smoothing,
-        hysteresis=config.hysteresis,
-        still_threshold=config.still_threshold,
+        scoring=ScoringSettings(config.smoothing, config.hysteresis, config.still_threshold),
         max_frames=config.max_frames,
         sinks=sinks,
     )

@@ -2,13 +2,13 @@
 
 They skip the pose stage but go through the same window, model, smoothing and output path as a
 camera, so the demo and a replay show exactly what live use would show. Each frame is a plain dark
-canvas (the GUI draws the skeleton over it, as over a video) carrying its :class:`PoseResult`.
+canvas (the GUI draws the skeleton over it, as over a video) carrying its :class:`PoseResult`: a
+:class:`pose.sources.PosedFrame`, which the pipeline's pose stage passes through as it is.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,20 +18,12 @@ from pose.errors import SkeletonError
 from pose.estimator import PersonPose, PoseResult
 from pose.readers import read_skeleton_file
 from pose.skeleton import Skeleton
-from pose.sources import Frame, FrameSource
+from pose.sources import FrameSource, PosedFrame
 
 CANVAS_SIZE = (480, 640)  # height, width
 # Focal lengths in units of image width and height: about a Kinect's field of view at 4:3.
 FOCAL_X, FOCAL_Y = 0.82, 1.09
 MIN_DEPTH_M = 0.3
-
-
-@dataclass
-class PosedFrame(Frame):
-    """A frame whose pose is known without estimation; ``reference`` is the action it shows, if known."""
-
-    pose: PoseResult | None = None
-    reference: str | None = None
 
 
 def _canvas() -> np.ndarray:

@@ -180,7 +180,7 @@ def detect_video(video: Path, config: LiveConfig, progress: bool = True) -> Dete
 
     from app.session import pose_estimator
 
-    source = VideoSource(video, realtime=False)
+    source = VideoSource(video)
     frames: list[list[RawPose]] = []
     times: list[float] = []
     stamps: list[int] = []

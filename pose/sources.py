@@ -1,9 +1,10 @@
 """Where frames come from: a camera, a video file or a folder of images, all behind one small interface.
 
 Every frame is stamped with ``time.monotonic()`` the moment it is captured, so latency can be
-measured end to end and stale frames recognised downstream. :class:`LatestFrameGrabber` decouples a
-fast source from a slow consumer by keeping only the newest frame: the pipeline always works on the
-present and memory never grows.
+measured end to end and stale frames recognised downstream. A recording's frames also carry their
+position in it (``t_media``); playing it at its own rate, and keeping only the newest frame when the
+consumer is slower, are the app's capture stage's job (``app/capture.py``), not the source's.
+A frame that already carries its pose (a replayed skeleton, the demo) is a :class:`PosedFrame`.
 """
 
 from __future__ import annotations
@@ -14,14 +15,19 @@ import re
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from pose.errors import SourceError
+
+if TYPE_CHECKING:
+    from pose.estimator import PoseResult
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,25 @@ class Frame:
     t_capture: float
     t_media: float | None = None
 
+    def restamp(self, t: float) -> None:
+        """Say the frame was captured at ``t``: a recording played at its own rate is 'captured' when
+        it is due, not when it was decoded ahead of time."""
+        self.t_capture = t
+
+
+@dataclass
+class PosedFrame(Frame):
+    """A frame whose pose is known without estimation (a replayed skeleton, the demo): the pipeline
+    skips pose estimation for it. ``reference`` is the action it shows, if known."""
+
+    pose: PoseResult | None = None
+    reference: str | None = None
+
+    def restamp(self, t: float) -> None:
+        super().restamp(t)
+        if self.pose is not None:
+            self.pose.t_capture = t
+
 
 class FrameSource(ABC):
     """A stream of frames that ends (``read`` returns None) or goes on until closed.
@@ -60,7 +85,8 @@ class FrameSource(ABC):
     frame_count: int | None = None
 
     def __init__(self) -> None:
-        # Set by interrupt(): wakes a paced read() so a reader thread can stop without delay.
+        # Set by interrupt(): a source that waits inside read() (a stand-in camera's frame interval,
+        # a stall it can cut short) waits on this, so the capture thread can stop without delay.
         self._wake = threading.Event()
 
     @abstractmethod
@@ -72,7 +98,7 @@ class FrameSource(ABC):
         self.interrupt()
 
     def interrupt(self) -> None:
-        """Cut short any wait inside ``read`` (real-time pacing); used by threads that want to stop."""
+        """Cut short any wait inside ``read``; called by a pipeline that wants to stop."""
         self._wake.set()
 
     def __enter__(self) -> FrameSource:
@@ -83,32 +109,21 @@ class FrameSource(ABC):
     ) -> None:
         self.close()
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Frame]:
         while (frame := self.read()) is not None:
             yield frame
 
 
-class _PacedSource(FrameSource):
-    """A recording that can be played at its own rate (``realtime``) or as fast as it decodes."""
+class _RecordingSource(FrameSource):
+    """A recording: frames numbered from 0 and placed in time at ``fps``, read as fast as they decode."""
 
-    def __init__(self, fps: float, realtime: bool) -> None:
+    def __init__(self, fps: float) -> None:
         super().__init__()
         self.fps = fps
-        self.realtime = realtime
         self._index = 0
-        self._t_start: float | None = None
 
     def _stamp(self, image: np.ndarray) -> Frame:
-        """Wait (when real-time) until this frame is due, then stamp it."""
-        t_media = self._index / self.fps
-        if self.realtime:
-            now = time.monotonic()
-            if self._t_start is None:
-                self._t_start = now
-            delay = self._t_start + t_media - now
-            if delay > 0 and self._wake.wait(delay):
-                self._wake.clear()  # interrupted: this read returns now, later ones are paced again
-        frame = Frame(image, self._index, time.monotonic(), t_media)
+        frame = Frame(image, self._index, time.monotonic(), self._index / self.fps)
         self._index += 1
         return frame
 
@@ -148,15 +163,14 @@ class CameraSource(FrameSource):
         self._cap.release()
 
 
-class VideoSource(_PacedSource):
-    """A video file. ``realtime`` plays it at its own frame rate (as a camera would deliver it);
-    otherwise frames come as fast as they decode (conversion, tests).
+class VideoSource(_RecordingSource):
+    """A video file; frames come as fast as they decode.
 
     Opening checks that the file is a video OpenCV decodes and that its last frame is reachable, so
     a truncated download is reported at once, not after minutes of processing.
     """
 
-    def __init__(self, path: str | os.PathLike, realtime: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike) -> None:
         path = Path(path)
         self.name = str(path)
         if not path.exists():
@@ -170,7 +184,7 @@ class VideoSource(_PacedSource):
             cap.release()
             raise SourceError(f"{path}: not a video that OpenCV can read")
         fps = cap.get(cv2.CAP_PROP_FPS)
-        super().__init__(float(fps) if np.isfinite(fps) and 0.1 <= fps <= 1000.0 else DEFAULT_FPS, realtime)
+        super().__init__(float(fps) if np.isfinite(fps) and 0.1 <= fps <= 1000.0 else DEFAULT_FPS)
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frame_count = count if count > 0 else None
         self._cap = cap
@@ -225,10 +239,10 @@ def _natural_key(path: Path) -> list[int | str]:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
 
-class ImageFolderSource(_PacedSource):
+class ImageFolderSource(_RecordingSource):
     """The images of a folder in natural name order, as frames of a video at ``fps``."""
 
-    def __init__(self, path: str | os.PathLike, fps: float = DEFAULT_FPS, realtime: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike, fps: float = DEFAULT_FPS) -> None:
         path = Path(path)
         self.name = str(path)
         if not path.is_dir():
@@ -239,7 +253,7 @@ class ImageFolderSource(_PacedSource):
         self._files = sorted(images, key=_natural_key)
         if not self._files:
             raise SourceError(f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in the folder")
-        super().__init__(float(fps), realtime)
+        super().__init__(float(fps))
         self.frame_count = len(self._files)
 
     def read(self) -> Frame | None:
@@ -252,96 +266,17 @@ class ImageFolderSource(_PacedSource):
         return self._stamp(image)
 
 
-def open_source(spec: str, realtime: bool = False, fps: float = DEFAULT_FPS) -> FrameSource:
+def open_source(spec: str, fps: float = DEFAULT_FPS) -> FrameSource:
     """Open what the user typed: a camera index ("0"), a video file or an image folder.
 
-    ``realtime`` paces recordings at their own rate; ``fps`` is the rate given to image folders.
+    ``fps`` is the rate given to image folders.
     """
     spec = str(spec).strip()
     if spec.isdigit():
         return CameraSource(int(spec))
     path = Path(spec).expanduser()
     if path.is_dir():
-        return ImageFolderSource(path, fps, realtime)
+        return ImageFolderSource(path, fps)
     if path.exists():
-        return VideoSource(path, realtime)
+        return VideoSource(path)
     raise SourceError(f"{spec}: no such file or folder, and not a camera index")
-
-
-class LatestFrameGrabber:
-    """Reads a source on its own thread and keeps only the newest frame.
-
-    A consumer slower than the source (pose estimation on a busy CPU) then always receives the most
-    recent frame, the older ones are counted in ``dropped`` and forgotten: one slot, never a queue.
-    A SourceError raised by the source on the thread is raised again by ``get``. The thread starts
-    at construction; ``stop`` ends it within a second. The caller still owns (and closes) the source.
-    """
-
-    def __init__(self, source: FrameSource) -> None:
-        self.source = source
-        self.dropped = 0
-        self.captured = 0
-        self._slot: Frame | None = None
-        self._ended = False
-        self._error: SourceError | None = None
-        self._stop = threading.Event()
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name=f"grab {source.name}", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                frame = self.source.read()
-                if frame is None:
-                    break
-                with self._cond:
-                    if self._slot is not None:
-                        self.dropped += 1
-                    self._slot = frame
-                    self.captured += 1
-                    self._cond.notify_all()
-        except SourceError as exc:
-            self._error = exc
-        except Exception as exc:  # a backend failure must still reach the consumer, as one line
-            self._error = SourceError(f"{self.source.name}: {type(exc).__name__}: {exc}")
-        finally:
-            with self._cond:
-                self._ended = True
-                self._cond.notify_all()
-
-    @property
-    def finished(self) -> bool:
-        """The source has ended (or failed, or was stopped) and no frame is waiting."""
-        with self._cond:
-            return self._ended and self._slot is None
-
-    def get(self, timeout: float | None = None) -> Frame | None:
-        """The newest frame not yet returned; waits up to ``timeout`` seconds for one.
-
-        Returns None on timeout or when the source has ended (``finished`` tells them apart).
-        """
-        with self._cond:
-            self._cond.wait_for(lambda: self._slot is not None or self._ended, timeout)
-            frame, self._slot = self._slot, None
-            if frame is None and self._error is not None:
-                raise self._error
-            return frame
-
-    def stop(self, timeout: float = 1.0) -> None:
-        """End the thread (waiting up to ``timeout`` seconds) and discard any frame not yet taken."""
-        self._stop.set()
-        self.source.interrupt()
-        self._thread.join(timeout)
-        with self._cond:
-            self._slot = None
-        if self._thread.is_alive():
-            log.warning("%s: reader thread still blocked after %.1f s", self.source.name, timeout)
-
-    def __enter__(self) -> LatestFrameGrabber:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.channels import END, RESET, Channel
 from app.cli import build_parser, parse_config
 from app.config import ConfigError, LiveConfig, read_labels_file, split_labels
 from app.demo_motion import DEMO_SCRIPT, LEFT, SCRIPT_SECONDS, DemoMotion
 from app.label_store import CONFIG_ENV, DEFAULT_LABELS, config_dir, load_labels, save_labels
-from app.pipeline import END, RESET, Channel
-from app.smoothing import ACTION, STILL, ScoreSmoother
 from app.synthetic import DemoSource, project
+from app.track_scoring import ACTION, STILL, ScoreSmoother, ScoringSettings
 from pose.layouts import NTU25_BONES, J
 
 # -- settings ---------------------------------------------------------------------------------------
@@ -83,7 +83,7 @@ def test_labels_file(tmp_path: Path) -> None:
 
 
 def test_hysteresis_keeps_the_top_label_through_jitter() -> None:
-    smoother = ScoreSmoother(alpha=0.5, margin=0.05, still_threshold=0.0)
+    smoother = ScoreSmoother(ScoringSettings(smoothing=0.5, hysteresis=0.05, still_threshold=0.0))
     tops = []
     for i in range(20):  # two labels within a few points of each other, alternating lead
         a = 0.52 if i % 2 else 0.48
@@ -95,14 +95,14 @@ def test_hysteresis_keeps_the_top_label_through_jitter() -> None:
 
 
 def test_ema_follows_scores_and_new_labels_start_at_their_score() -> None:
-    smoother = ScoreSmoother(alpha=0.5, still_threshold=0.0)
+    smoother = ScoreSmoother(ScoringSettings(smoothing=0.5, still_threshold=0.0))
     smoother.update({"a": 1.0, "b": 0.0})
     out = dict(smoother.update({"a": 0.0, "b": 1.0, "c": 0.3}).scores)
     assert out == pytest.approx({"a": 0.5, "b": 0.5, "c": 0.3})
 
 
 def test_still_state_enters_and_leaves_with_hysteresis() -> None:
-    smoother = ScoreSmoother(still_threshold=0.05)
+    smoother = ScoreSmoother(ScoringSettings(still_threshold=0.05))
     states = [smoother.update({"a": 1.0}, motion=m).state for m in (0.2, 0.04, 0.06, 0.07, 0.08, 0.03)]
     # 0.06 and 0.07 sit between the enter (0.05) and leave (0.075) thresholds: still stays.
     assert states == [ACTION, STILL, STILL, STILL, ACTION, STILL]

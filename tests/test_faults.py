@@ -15,7 +15,8 @@ import time
 import numpy as np
 import pytest
 
-import app.pipeline as pipeline_module
+import app.capture as capture_module
+import app.status as status_module
 from app.demo_motion import DemoMotion
 from app.pipeline import Pipeline, Prediction, Status
 from app.synthetic import project
@@ -215,7 +216,7 @@ def test_a_recording_that_raises_ends_with_one_line_not_a_crash() -> None:
 
 
 def test_a_source_that_stops_delivering_is_reported_while_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline_module, "STALL_S", 0.3)
+    monkeypatch.setattr(capture_module, "STALL_S", 0.3)
     preds: list[Prediction] = []
     seen: list[Status] = []
     source = ScriptedSource(100_000, lambda i: "stall" if i == 80 else None)
@@ -240,7 +241,7 @@ def test_a_source_that_stops_delivering_is_reported_while_waiting(monkeypatch: p
 
 
 def test_a_paused_pipeline_is_not_reported_as_stalled(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline_module, "STALL_S", 0.2)
+    monkeypatch.setattr(capture_module, "STALL_S", 0.2)
     pipeline = Pipeline(ScriptedSource(100_000), Recognizer(["wave"]), Estimator()).start()
     try:
         wait_for(lambda: pipeline.stats().frames > 10)
@@ -260,10 +261,10 @@ def test_a_paused_pipeline_is_not_reported_as_stalled(monkeypatch: pytest.Monkey
 def test_pose_failing_on_some_frames_drops_only_those(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pipeline_module, "FAULT_REPORT_S", 60.0)  # however slow the machine, one report
+    monkeypatch.setattr(status_module, "FAULT_REPORT_S", 60.0)  # however slow the machine, one report
     preds: list[Prediction] = []
     estimator = Estimator(failing=lambda index: index % 7 == 3)
-    with caplog.at_level(logging.WARNING, logger="app.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="app.status"):
         pipeline = finish(
             Pipeline(
                 ScriptedSource(200, media=True),
@@ -305,7 +306,7 @@ def test_a_model_error_on_one_window_is_logged_and_the_next_is_scored(
         ["wave", "jump"],
         fail={2: RuntimeError("CUDA error: an illegal memory access"), 4: ModelError("bad shape")},
     )
-    with caplog.at_level(logging.WARNING, logger="app.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="app.status"):
         pipeline = finish(
             Pipeline(
                 ScriptedSource(160, media=True),

@@ -1,4 +1,5 @@
-"""Frame sources: cameras, videos, image folders, their errors, and the latest-frame grabber."""
+"""Frame sources: cameras, videos, image folders, their errors; and the capture stage that reads them
+(pacing a recording at its own rate, keeping only the latest frame for a slow consumer)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ import cv2
 import numpy as np
 import pytest
 
+from app.capture import Capture
+from app.channels import END, Channel
+from app.status import StatusBoard
 from pose.errors import SourceError
 from pose.sources import (
     CameraSource,
     Frame,
     FrameSource,
     ImageFolderSource,
-    LatestFrameGrabber,
     VideoSource,
     open_source,
 )
@@ -103,13 +106,43 @@ def test_video_frames_in_order_then_none() -> None:
     assert abs(stamps[-1] - time.monotonic()) < 60  # time.monotonic() clock
 
 
+class Captured:
+    """A capture stage over ``source`` on its own thread, as the pipeline runs it: live (a slot of one,
+    latest wins) or lossless (every frame)."""
+
+    def __init__(self, source: FrameSource, realtime: bool = True, live: bool = True) -> None:
+        self.stop = threading.Event()
+        self.board = StatusBoard()
+        self.channel = Channel(1 if live else 1000, drop_oldest=live, stop=self.stop)
+        self.capture = Capture(source, self.channel, self.stop, self.board, realtime=realtime)
+        self.thread = threading.Thread(target=self.capture.run, daemon=True)
+        self.thread.start()
+
+    def frames(self, consumer_s: float = 0.0) -> list[Frame]:
+        """Every frame handed over until the end, taking ``consumer_s`` seconds over each."""
+        out = []
+        while (frame := self.channel.get(2.0)) is not END:
+            assert frame is not None, "no frame within 2 s"
+            out.append(frame)
+            time.sleep(consumer_s)
+        return out
+
+    def end(self) -> float:
+        """Stop the stage as the pipeline does; seconds until its thread ended."""
+        start = time.monotonic()
+        self.stop.set()
+        self.capture.source.interrupt()
+        self.thread.join(1.0)
+        return time.monotonic() - start
+
+
 def test_realtime_video_plays_at_its_own_rate(tmp_path: Path) -> None:
     path = write_video(tmp_path / "clip.avi", frames=11, fps=20.0)
     start = time.monotonic()
-    frames = list(VideoSource(path, realtime=False))
+    frames = Captured(VideoSource(path), realtime=False, live=False).frames()
     fast = time.monotonic() - start
     start = time.monotonic()
-    paced = list(VideoSource(path, realtime=True))
+    paced = Captured(VideoSource(path), realtime=True, live=False).frames()
     slow = time.monotonic() - start
     assert len(frames) == len(paced) == 11
     assert slow >= 0.45  # 10 intervals of 50 ms
@@ -134,44 +167,38 @@ def test_image_folder_natural_order_and_bad_image(tmp_path: Path) -> None:
         list(ImageFolderSource(tmp_path))
 
 
-def test_grabber_keeps_only_the_latest_frame(tmp_path: Path) -> None:
+def test_capture_keeps_only_the_latest_frame(tmp_path: Path) -> None:
     path = write_video(tmp_path / "clip.avi", frames=30, fps=100.0)
-    source = VideoSource(path, realtime=True)
-    grabber = LatestFrameGrabber(source)
-    received = []
-    while (frame := grabber.get(timeout=2.0)) is not None:
-        received.append(frame.index)
-        time.sleep(0.05)  # a consumer five times slower than the source
-    assert grabber.finished
+    captured = Captured(VideoSource(path))
+    received = [frame.index for frame in captured.frames(consumer_s=0.05)]  # five times slower
+    assert captured.capture.ended
     assert received == sorted(received) and len(set(received)) == len(received)
-    assert grabber.dropped > 0
-    assert grabber.captured == 30 == len(received) + grabber.dropped
+    assert captured.channel.dropped > 0
+    assert captured.capture.captured == 30 == len(received) + captured.channel.dropped
     assert received[-1] == 29  # the end is never lost
-    grabber.stop()
-    source.close()
+    assert captured.end() < 1.0
 
 
-def test_grabber_stops_promptly_and_reports_errors() -> None:
-    source = EndlessSource()
-    grabber = LatestFrameGrabber(source)
-    assert grabber.get(timeout=1.0) is not None
-    start = time.monotonic()
-    grabber.stop()
-    assert time.monotonic() - start < 1.0
-    assert not grabber._thread.is_alive()
-    assert grabber.get(timeout=0.2) is None and grabber.finished
+def test_capture_stops_promptly_and_reports_errors() -> None:
+    captured = Captured(EndlessSource())
+    assert captured.channel.get(1.0) is not None
+    assert captured.end() < 1.0
+    assert not captured.thread.is_alive()
+    captured.channel.drain(10)
+    assert captured.channel.get(0.2) is END  # and the stage said the stream is over
 
     class Broken(EndlessSource):
         def read(self) -> Frame | None:
             raise SourceError("camera 7: stopped delivering frames")
 
-    failing = LatestFrameGrabber(Broken())
-    with pytest.raises(SourceError, match="camera 7"):
-        failing.get(timeout=1.0)
-    failing.stop()
+    failing = Captured(Broken())
+    assert failing.channel.get(1.0) is END
+    assert isinstance(failing.capture.error, SourceError) and "camera 7" in str(failing.capture.error)
+    assert [s.kind for s in failing.board.poll()] == ["error"]
+    failing.end()
 
 
-def test_grabber_get_times_out_without_a_frame() -> None:
+def test_capture_hands_nothing_over_while_the_source_waits() -> None:
     gate = threading.Event()
 
     class Slow(EndlessSource):
@@ -179,10 +206,11 @@ def test_grabber_get_times_out_without_a_frame() -> None:
             gate.wait(2.0)
             return None
 
-    grabber = LatestFrameGrabber(Slow())
+    captured = Captured(Slow())
     start = time.monotonic()
-    assert grabber.get(timeout=0.2) is None
+    assert captured.channel.get(timeout=0.2) is None
     assert 0.15 < time.monotonic() - start < 1.0
-    assert not grabber.finished  # a timeout, not the end
+    assert not captured.capture.ended  # a timeout, not the end
     gate.set()
-    grabber.stop()
+    assert captured.channel.get(1.0) is END and captured.capture.ended
+    captured.end()
