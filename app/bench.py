@@ -56,8 +56,9 @@ from app.bench_stages import (
     soak_report,
 )
 from app.label_store import DEFAULT_LABELS
+from neuron_base.atomic import atomic_write_text
+from neuron_base.errors import NeuronLiveError
 from neuron_core.errors import NeuronCoreError
-from pose.errors import NeuronLiveError
 
 DEFAULT_VIDEO = SHARED_DATA / "media" / "mmaction2_ntu_sample.avi"
 # Several people walking (720p, 50 fps): replayed as a 1080p camera at 30 fps for the two-person figures.
@@ -613,13 +614,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         report = run(args)
-    except (NeuronLiveError, NeuronCoreError) as exc:
+    except NeuronLiveError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(format_report(report), flush=True)
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(plain(report), indent=2) + "\n", encoding="utf-8")
+        atomic_write_text(args.json, json.dumps(plain(report), indent=2) + "\n")
     return 0
 
 

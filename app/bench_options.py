@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from app.bench_stages import ROOT, Stopwatch, looped_frames, summary, timed
+from app.bench_stages import Stopwatch, looped_frames, summary, timed
+from neuron_base.paths import REPO_ROOT as ROOT
 from pose.sources import Frame, FrameSource
 
 # Landmarks compared: those the full-resolution run sees with at least this visibility.

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from app.config import LiveConfig
+from neuron_base.errors import NeuronLiveError
+from neuron_base.paths import shared_data_dir
 from neuron_core.errors import NeuronCoreError
-from pose.errors import NeuronLiveError
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("NEURON_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SHARED_DATA = shared_data_dir()
 RATE = LiveConfig().rate  # the app predicts once every RATE frames per person
 BATCH = 8
 # "No growth": after warm-up, RSS may wander by allocator noise but must not climb with frames.
@@ -266,21 +266,21 @@ def bench_text(raw_encoder: Any, repeats: int, sweep: bool) -> dict[str, Any]:
     import torch
 
     from neuron_core.model import class_prototypes
-    from neuron_core.prompts import DEFAULT_K, GRANULARITIES, encode_classes
+    from neuron_core.prompts import GRANULARITIES, TEXTS, encode_classes
 
     start = time.perf_counter()
     raw_encoder.encode(["warm the text encoder up"])
     load_s = time.perf_counter() - start
     counter = iter(range(10**9))
 
-    def new_label(k: int = DEFAULT_K, encoder: Any = raw_encoder) -> None:
+    def new_label(k: int = TEXTS.prompts_per_granularity, encoder: Any = raw_encoder) -> None:
         label = f"bench action {next(counter)} {time.monotonic_ns()}"
         class_prototypes(torch.from_numpy(encode_classes(encoder, [label], k=k)))
 
     out: dict[str, Any] = {
         "encoder": raw_encoder.name,
         "load_s": load_s,
-        "prompts": len(GRANULARITIES) * DEFAULT_K,
+        "prompts": len(GRANULARITIES) * TEXTS.prompts_per_granularity,
         "new_label_ms": timed(new_label, repeats, warmup=1),
     }
     if sweep:  # other runtimes, thread counts and fewer prompts per granularity

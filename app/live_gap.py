@@ -21,13 +21,15 @@ import numpy as np
 
 from app.config import LiveConfig
 from app.video_eval import Detections, cache_file, read_truth, tracked_skeleton
+from neuron_base.atomic import atomic_write_text
+from neuron_base.paths import shared_data_dir
 from pose.estimator import default_candidates, detection_settings
 from pose.layouts import J
 from pose.readers import read_skeleton_file
 from pose.skeleton import Skeleton
 from pose.window import RESAMPLE_HZ, SlidingWindow
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+SHARED = shared_data_dir()
 BONES = (
     ("spine_base", "spine_mid"), ("spine_mid", "spine_shoulder"), ("spine_shoulder", "neck"),
     ("neck", "head"), ("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"),
@@ -197,9 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     histogram = {
         f"{a:g}-{b:g}": int(n) for a, b, n in zip(MOTION_BINS[:-1], MOTION_BINS[1:], counts, strict=True)
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {"figures": table, "window_motion_p10_p50_p90": motion, "window_motion_histogram": histogram}
-    args.out.write_text(json.dumps(report, indent=1))
+    atomic_write_text(args.out, json.dumps(report, indent=1))
     names = list(table)
     print("| figure | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))

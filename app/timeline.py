@@ -25,7 +25,8 @@ from PyQt6.QtCore import QPointF, QRectF, Qt
 from PyQt6.QtGui import QColor, QGuiApplication, QImage, QPainter, QPainterPath, QPaintEvent, QPen
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
-from pose.errors import NeuronLiveError
+from neuron_base.atomic import atomic_path
+from neuron_base.errors import NeuronLiveError, one_line
 
 TIMELINE_SECONDS = 20.0  # what the window shows: the last 20 s
 MAX_LINES = 5
@@ -220,8 +221,12 @@ def render_png(history: ScoreHistory, path: Path, size: tuple[int, int] = PNG_SI
     painter = QPainter(image)
     paint_timeline(painter, QRectF(0, 0, size[0], size[1]), history)
     painter.end()
-    if not image.save(str(path), "PNG"):
-        raise TimelineError(f"{path}: cannot write the PNG there")
+    try:
+        with atomic_path(path, mkdir=False) as tmp:
+            if not image.save(str(tmp), "PNG"):
+                raise TimelineError(f"{path}: cannot write the PNG there")
+    except OSError as exc:
+        raise TimelineError(f"{path}: cannot write the PNG there ({one_line(exc)})") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -30,9 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from app.config import ConfigError, LiveConfig, split_labels
-from neuron_core.errors import NeuronCoreError
-from pose.errors import NeuronLiveError, SkeletonError, reading_npz
-from pose.estimator import PoseEstimator, RawPose, cache_dir, default_candidates, detection_settings
+from neuron_base.atomic import atomic_path, atomic_write_text
+from neuron_base.errors import NeuronLiveError
+from neuron_base.paths import cache_dir
+from pose.errors import SkeletonError, reading_npz
+from pose.estimator import PoseEstimator, RawPose, default_candidates, detection_settings
 from pose.skeleton import Skeleton, save_npz, write_npz
 from pose.sources import Frame, FrameSource, VideoSource
 
@@ -453,7 +455,8 @@ def confusion_png(confusion: dict, path: Path, title: str) -> None:
             )
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
 
@@ -602,8 +605,8 @@ def evaluate(args: argparse.Namespace) -> dict:
         "summary": summarise(results, labels),
         "clips": results,
     }
-    (args.out / "video_eval.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    (args.out / "video_eval.md").write_text(markdown(report), encoding="utf-8")
+    atomic_write_text(args.out / "video_eval.json", json.dumps(report, indent=1) + "\n")
+    atomic_write_text(args.out / "video_eval.md", markdown(report))
     confusion_png(
         report["summary"]["confusion"], args.out / "confusion.png", f"{checkpoint.name}: {args.videos}"
     )
@@ -617,7 +620,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         report = evaluate(args)
-    except (NeuronLiveError, NeuronCoreError) as exc:
+    except NeuronLiveError as exc:
         print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return EXIT_USAGE
     s = report["summary"]

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from neuron_base.atomic import atomic_path
+from neuron_base.paths import cache_dir as default_cache_dir
 from neuron_core.errors import BackendError, ModelError, one_line
 
 if TYPE_CHECKING:  # torch is imported only to export: running a cached graph needs ONNX Runtime alone
@@ -83,7 +85,7 @@ def skeleton_embedding(model: NeuronModel) -> torch.nn.Module:
 def export_onnx(model: NeuronModel, path: str | os.PathLike[str]) -> Path:
     """Write the skeleton side of ``model`` as an ONNX graph with dynamic batch and person axes.
 
-    The file is written to a temporary name and renamed, so a crash or a concurrent export never
+    The file is written atomically (``neuron_base.atomic``), so a crash or a concurrent export never
     leaves a half-written graph. BackendError (one line) when the exporter fails.
     """
     import torch
@@ -95,11 +97,10 @@ def export_onnx(model: NeuronModel, path: str | os.PathLike[str]) -> Path:
     example = torch.randn(2, cfg.in_channels, cfg.window, cfg.num_joints, max(2, cfg.persons))
     batch = torch.export.Dim("batch", min=1)
     persons = torch.export.Dim("persons", min=1, max=max(2, cfg.persons))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     chatter = io.StringIO()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         with (
+            atomic_path(path) as tmp,
             contextlib.redirect_stdout(chatter),
             contextlib.redirect_stderr(chatter),
             warnings.catch_warnings(),
@@ -121,10 +122,7 @@ def export_onnx(model: NeuronModel, path: str | os.PathLike[str]) -> Path:
                 verbose=False,
             )
             program.save(str(tmp))
-        os.replace(tmp, path)
     except Exception as exc:  # the exporter raises many types; all mean "no graph" to the caller
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         log.debug("exporter output:\n%s", chatter.getvalue())
         raise BackendError(f"cannot export the model to ONNX ({path}): {one_line(exc)}") from exc
     log.info("exported the model to %s", path)
@@ -143,17 +141,6 @@ def _quiet_loggers(*names: str) -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
-
-
-def default_cache_dir() -> Path:
-    """$NEURON_LIVE_CACHE, else $XDG_CACHE_HOME/neuron-live, else ~/.cache/neuron-live.
-
-    The same rule as ``pose.estimator.cache_dir`` (neuron_core must not import pose).
-    """
-    if env := os.environ.get("NEURON_LIVE_CACHE"):
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "neuron-live"
 
 
 def model_digest(model: NeuronModel) -> str:

@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from neuron_base.atomic import atomic_path
 from neuron_core.errors import TextEncoderError, one_line
 
 log = logging.getLogger(__name__)
@@ -292,15 +293,11 @@ class CachedTextEncoder:
         return vec
 
     def _write(self, path: Path, vec: np.ndarray) -> None:
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
+            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
                 np.save(fh, np.ascontiguousarray(vec, np.float32), allow_pickle=False)
-            os.replace(tmp, path)
         except OSError as exc:
             log.warning("cannot write text cache %s: %s", path, exc)
-            tmp.unlink(missing_ok=True)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         items = _check_texts(texts)

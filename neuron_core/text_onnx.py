@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from neuron_base import paths
+from neuron_base.atomic import atomic_path
 from neuron_core.errors import TextEncoderError, one_line
 from neuron_core.text_encoders import TextEncoder, _check_texts, _unit_rows
 
@@ -88,12 +90,10 @@ def export_minilm(model_dir: Path, path: Path) -> Path:
             mean = (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
             return torch.nn.functional.normalize(mean, p=2.0, dim=1)
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     chatter = io.StringIO()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         quiet = (contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter))
-        with quiet[0], quiet[1], warnings.catch_warnings():
+        with atomic_path(path) as tmp, quiet[0], quiet[1], warnings.catch_warnings():
             warnings.simplefilter("ignore")
             bert = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
             module = SentenceEmbedding(bert).eval()
@@ -108,10 +108,7 @@ def export_minilm(model_dir: Path, path: Path) -> Path:
                 opset_version=OPSET,
                 dynamo=False,
             )
-        os.replace(tmp, path)
     except Exception as exc:  # the exporter raises many types; all mean "no graph" to the caller
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         log.debug("exporter output:\n%s", chatter.getvalue())
         raise TextEncoderError(f"cannot export the MiniLM text encoder to ONNX: {one_line(exc)}") from exc
     log.info("exported the MiniLM text encoder to %s", path)
@@ -139,9 +136,7 @@ class OnnxMiniLMEncoder:
         threads: int = 1,
         fallback: TextEncoder | None = None,
     ) -> None:
-        from neuron_core.onnx_runtime import default_cache_dir
-
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else paths.cache_dir()
         self.threads = threads
         self.fallback = fallback
         self.using_fallback = False

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neuron_base.atomic import atomic_path
 from pose.errors import SkeletonError, reading_npz
 from pose.layouts import NUM_JOINTS
 
@@ -113,18 +114,10 @@ def save_npz(skeleton: Skeleton, path: str | os.PathLike) -> None:
 
 
 def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
-    """Write compressed arrays atomically: a temporary file, flushed to disk, then renamed, so a
-    crash never leaves half a file (shared by every ``.npz`` the project writes)."""
-    path = Path(path)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write compressed arrays atomically (``neuron_base.atomic``), so a crash never leaves half a
+    file (shared by every ``.npz`` the project writes)."""
+    with atomic_path(path, mkdir=False) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
 
 
 def load_npz(path: str | os.PathLike) -> Skeleton:

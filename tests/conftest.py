@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("NEURON_SHARED_DATA", ROOT.parent / "shared" / "data"))
+from neuron_base.paths import REPO_ROOT as ROOT
+from neuron_base.paths import shared_data_dir
+
+SHARED_DATA = shared_data_dir()
 # Test artefacts CI keeps (screenshots, benchmark output).
 TEST_OUTPUT = ROOT / "test-output"
 

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from neuron_base.atomic import atomic_path, atomic_write_text
 from neuron_core.calibration import CALIBRATIONS, needs_reference
 from neuron_core.checkpoint import load_checkpoint, read_checkpoint_meta
 from neuron_core.description_bank import load_bank
@@ -39,6 +40,7 @@ from neuron_core.examples import few_shot_metrics
 from neuron_core.model import FUSIONS, class_logits, fuse
 from neuron_core.prompts import TEXT_SOURCES, class_text_embeddings
 from neuron_core.text_encoders import TextEncoder, get_text_encoder
+from pose.skeleton import write_npz
 from training import config as C
 from training.data import WindowDataset, load_source, load_store
 from training.distributed import Dist
@@ -198,10 +200,11 @@ def rescore(fold_dir: Path, cfg: C.TrainConfig) -> dict[str, object]:
         reference = torch.from_numpy(np.load(cached, allow_pickle=False))
     if reference is None:  # folds trained before checkpoints carried it: computed the same way now
         reference = _fold_reference(model, cfg, result)
-        np.save(cached, reference.numpy())
+        with atomic_path(cached) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, reference.numpy(), allow_pickle=False)
     encoder = get_text_encoder(cfg.text_encoder, cache_dir=Path(cfg.data.cache_dir) / "text")
     _score_into(result, emb, labels, groups, model.logit_scale.item(), reference, encoder, cfg)
-    (fold_dir / "result.json").write_text(json.dumps(result, indent=2))
+    atomic_write_text(fold_dir / "result.json", json.dumps(result, indent=2))
     return result
 
 
@@ -259,8 +262,8 @@ def run_fold(recipe: C.TrainConfig, fold: Fold, out: Path, d: Dist) -> dict[str,
     training_labels = list(run.split.seen)
     in_training = names_in_training(classes, training_labels, encoder)
     groups = held.groups.astype(str)
-    np.savez_compressed(
-        out / "embeddings.npz", emb=emb.half().numpy(), labels=np.array(labels), groups=groups
+    write_npz(
+        out / "embeddings.npz", {"emb": emb.half().numpy(), "labels": np.array(labels), "groups": groups}
     )
     result: dict[str, object] = {
         "holdout": fold.holdout,
@@ -274,7 +277,7 @@ def run_fold(recipe: C.TrainConfig, fold: Fold, out: Path, d: Dist) -> dict[str,
     reference = read_checkpoint_meta(out / "neuron.pt").reference()
     _score_into(result, emb, labels, groups, model.logit_scale.item(), reference, encoder, cfg)
     result["seconds"] = time.time() - t0
-    (out / "result.json").write_text(json.dumps(result, indent=2))
+    atomic_write_text(out / "result.json", json.dumps(result, indent=2))
     return result
 
 
@@ -295,8 +298,8 @@ def run_benchmark(
             continue
         results.append(run_fold(recipe, fold, out / fold.name, d))
     summary = summarise(results)
-    (out / "benchmark.json").write_text(json.dumps({"folds": results, "summary": summary}, indent=2))
-    (out / "benchmark.md").write_text(markdown(summary, recipe.name))
+    atomic_write_text(out / "benchmark.json", json.dumps({"folds": results, "summary": summary}, indent=2))
+    atomic_write_text(out / "benchmark.md", markdown(summary, recipe.name))
     return summary
 
 

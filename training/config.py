@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from neuron_base.atomic import atomic_write_text
 from neuron_base.devices import DEVICE_HELP, parse_device
 from neuron_base.errors import ConfigError
 from neuron_base.paths import shared_data_dir
@@ -299,7 +300,7 @@ def load_yaml(path: str | Path) -> TrainConfig:
 
 
 def save_yaml(cfg: TrainConfig, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.nn.parallel import DistributedDataParallel  # noqa: E402
 
+from neuron_base.atomic import atomic_path, atomic_write_text  # noqa: E402
 from neuron_core.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint  # noqa: E402
 from neuron_core.config import ModelConfig  # noqa: E402
 from neuron_core.description_bank import load_bank  # noqa: E402
@@ -170,9 +171,8 @@ def _save_state(path: Path, state: dict, d: Dist) -> None:
     """Resume state, written atomically by rank 0 only."""
     if not d.main:
         return
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def _load_weights(path: Path) -> dict:
@@ -224,11 +224,12 @@ def pretrain(run: Run, resume: bool) -> dict[str, torch.Tensor]:
     log.info("pretrain: validation top-1 over the %d training classes: %s", len(run.split.seen), val_acc)
     backbone = {k: v.detach().cpu() for k, v in model.state_dict().items() if not k.startswith("fc.")}
     if d.main:
-        torch.save(
-            {"config": cfg.model.to_dict(), "backbone": backbone, "classes": run.split.seen,
-             "val_seen_top1": val_acc, "seconds": time.time() - t0},
-            run.out / "backbone.pt",
-        )  # fmt: skip
+        with atomic_path(run.out / "backbone.pt") as tmp:
+            torch.save(
+                {"config": cfg.model.to_dict(), "backbone": backbone, "classes": run.split.seen,
+                 "val_seen_top1": val_acc, "seconds": time.time() - t0},
+                tmp,
+            )  # fmt: skip
     distributed.barrier(d)
     return backbone
 
@@ -377,7 +378,7 @@ def finish(
             data=run.data_summary(),
         )
         save_checkpoint(run.out / "neuron.pt", model, meta)
-        (run.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        atomic_write_text(run.out / "metrics.json", json.dumps(metrics, indent=2))
         log.info("metrics: %s", json.dumps(metrics))
         log.info("checkpoint: %s", run.out / "neuron.pt")
     return metrics
@@ -524,7 +525,7 @@ def _mirror_pairs(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "mirror_pairs.json").write_text(json.dumps(result, indent=2))
+        atomic_write_text(out / "mirror_pairs.json", json.dumps(result, indent=2))
         write_markdown(result, out / "mirror_pairs.md")
     print(json.dumps(result, indent=2))
     return 0
