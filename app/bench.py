@@ -169,6 +169,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     progress("model")
     model, meta, source = load_model(args.checkpoint, device)
+    window_len = meta.preprocess.window  # the checkpoint's contract
     report["model"] = {
         "source": source,
         "backbone_channels": list(model.config.backbone_channels),
@@ -187,9 +188,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
     progress("decode, pose and window stages")
-    stages, windows = bench_pose_stages(video, plan.stage_frames, meta.window)
+    stages, windows = bench_pose_stages(video, plan.stage_frames, window_len)
     if len(windows) < BATCH:
-        windows += ntu_windows(meta.window)
+        windows += ntu_windows(window_len)
         stages["model_windows"] = "video windows + NTU skeleton windows"
     else:
         stages["model_windows"] = "live windows from the video"
@@ -242,8 +243,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     alone = pose_alone(video, plan.e2e_frames)
     runs: dict[str, list[dict[str, Any]]] = {"without": [], "with": []}
     for _ in range(plan.e2e_pairs):  # alternated, so a change in the machine's load hits both alike
-        runs["without"].append(run_pipeline(video, NoModel(), plan.e2e_frames, meta.window, realtime=False))
-        runs["with"].append(run_pipeline(video, recognizer, plan.e2e_frames, meta.window, realtime=False))
+        runs["without"].append(run_pipeline(video, NoModel(), plan.e2e_frames, window_len, realtime=False))
+        runs["with"].append(run_pipeline(video, recognizer, plan.e2e_frames, window_len, realtime=False))
     no_model, full = mean_run(runs["without"]), mean_run(runs["with"])
     progress("end to end: paced at the video's rate, a new label halfway")
     fresh = f"bench new label {time.monotonic_ns()}"
@@ -251,7 +252,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         video,
         recognizer,
         plan.latency_frames,
-        meta.window,
+        window_len,
         realtime=True,
         during=lambda pipeline, preds: label_latency(pipeline, preds, fresh),
     )
@@ -262,7 +263,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             CROWD_VIDEO,
             recognizer,
             plan.latency_frames,
-            meta.window,
+            window_len,
             realtime=True,
             source=lambda: CameraLike(CROWD_VIDEO, CAMERA_FPS, CAMERA_SIZE),
         )
@@ -280,7 +281,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
     progress(f"soak: {plan.soak_frames} frames")
-    soak = run_pipeline(video, recognizer, plan.soak_frames, meta.window, realtime=False, sample_memory=True)
+    soak = run_pipeline(video, recognizer, plan.soak_frames, window_len, realtime=False, sample_memory=True)
     report["memory"] = {"soak": soak_report(soak), "peak_rss_mb": peak_rss_mb()}
     progress("start: a fresh neuron-live --headless on the video, twice (the second with warm caches)")
     start_args = ["--headless", "--video", str(video), "--max-frames", str(plan.start_frames)]

@@ -429,7 +429,7 @@ def bench_prompt_counts(
         if not clips:
             continue
         labels = sorted({clip.label for clip in clips})
-        windows = np.stack([normalize_window(clip, window=meta.window) for clip in clips])
+        windows = np.stack([normalize_window(clip, window=meta.preprocess.window) for clip in clips])
         truth = np.array([labels.index(clip.label) for clip in clips])
         for k in ks:
             recognizer = ZeroShotRecognizer(model, meta, encoder, k=k, backend="onnx", threads=1)

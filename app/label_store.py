@@ -24,7 +24,7 @@ from neuron_base.atomic import atomic_write_text
 from neuron_core.errors import LabelError
 from neuron_core.labels import label_key, normalize_label
 from pose.errors import NeuronLiveError, SkeletonError
-from pose.normalize import TEST_CROP, normalize_window
+from pose.normalize import PREPROCESS, Preprocess, normalize_window
 from pose.skeleton import Skeleton, load_npz, save_npz
 
 log = logging.getLogger(__name__)
@@ -208,7 +208,7 @@ class ExampleStore:
         example.path.unlink(missing_ok=True)
         self.examples.remove(example)
 
-    def windows(self, label: str, window: int, crop: float = TEST_CROP) -> np.ndarray | None:
+    def windows(self, label: str, window: int, crop: float = PREPROCESS.test_crop) -> np.ndarray | None:
         """The model inputs (N, 3, window, 25, 2) of a label's examples, None when it has none."""
         mine = self.of(label)
         if not mine:
@@ -217,7 +217,7 @@ class ExampleStore:
 
     def teach(self, recognizer: Teachable, label: str, window: int) -> int:
         """Give the recogniser this label's examples (none: it forgets any); returns how many."""
-        crop = getattr(getattr(recognizer, "meta", None), "test_crop", TEST_CROP)  # checkpoint contract
+        crop = model_preprocess(recognizer).test_crop  # the checkpoint's contract
         return recognizer.set_examples(label, self.windows(label, window, crop))
 
     def teach_all(self, recognizer: Teachable, window: int) -> dict[str, int]:
@@ -245,4 +245,10 @@ def apply_examples(
 
 def model_window(recognizer: object) -> int:
     """The window length (frames) the recogniser's model takes."""
-    return int(getattr(getattr(recognizer, "meta", None), "window", 64))
+    return model_preprocess(recognizer).window
+
+
+def model_preprocess(recognizer: object) -> Preprocess:
+    """How the recogniser's model wants its windows made: its checkpoint's contract (the defaults for a
+    stand-in without checkpoint metadata)."""
+    return getattr(getattr(recognizer, "meta", None), "preprocess", PREPROCESS)

@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.config import LiveConfig, read_labels_file
-from app.label_store import DEFAULT_LABELS, load_labels
+from app.label_store import DEFAULT_LABELS, load_labels, model_preprocess
 from app.pipeline import Pipeline, Prediction, Recognizer
 from app.synthetic import DemoSource, SkeletonReplaySource, read_skeleton
 from app.track_scoring import ScoringSettings
 from neuron_core.errors import CheckpointError, LabelError, NeuronCoreError, one_line
 from neuron_core.labels import LabelSet
 from pose.errors import SourceError
-from pose.normalize import DEFAULT_WINDOW, TEST_CROP
 from pose.sources import CameraSource, FrameSource, VideoSource
 
 if TYPE_CHECKING:
@@ -164,7 +163,7 @@ def build_pipeline(
     rest of the pose stage is the app's own."""
     estimator = pose_estimator(config, detector) if inp.needs_pose else None
     recording = inp.kind != "camera"
-    meta = getattr(recognizer, "meta", None)
+    contract = model_preprocess(recognizer)  # windows made as the checkpoint's model was trained
     return Pipeline(
         inp.source,
         recognizer,
@@ -174,8 +173,9 @@ def build_pipeline(
         lossless=config.fast and recording,
         loop=config.loop or (inp.kind == "demo" and not config.headless),
         retry=inp.kind == "camera",
-        window=int(getattr(meta, "window", DEFAULT_WINDOW)),  # the checkpoint's contract
-        crop=float(getattr(meta, "test_crop", TEST_CROP)),
+        window=contract.window,
+        crop=contract.test_crop,
+        frame_rate=contract.frame_rate,
         rate=config.rate,
         scoring=ScoringSettings(config.smoothing, config.hysteresis, config.still_threshold),
         max_frames=config.max_frames,

@@ -2,8 +2,8 @@
 
 A checkpoint is ``torch.save`` of a plain dict: the format tag, the model config (a dict), the weights
 (a state dict of tensors) and a metadata dict of strings, numbers and lists, in the spirit of torchvision's
-weights: everything needed to use it (text encoder, window, normalisation, the vocabulary it saw, its
-measured metrics). It is read back with ``torch.load(weights_only=True)``, which refuses any object
+weights: everything needed to use it (text encoder, its preprocessing and text contract, the vocabulary it
+saw, its measured metrics). It is read back with ``torch.load(weights_only=True)``, which refuses any object
 that is not plain data, so a crafted file cannot run code. Every failure is one CheckpointError line
 naming the file.
 """
@@ -25,6 +25,8 @@ from neuron_core.calibration import needs_reference
 from neuron_core.config import ModelConfig
 from neuron_core.errors import CheckpointError, NeuronCoreError, one_line
 from neuron_core.model import NeuronModel
+from neuron_core.prompts import TEXTS, TextContract
+from pose.normalize import PREPROCESS, Preprocess, UnsupportedPreprocess
 
 FORMAT = "neuron-live-checkpoint"
 VERSION = 1
@@ -36,22 +38,39 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
+# Contract fields the stored metadata keeps flat (the layout old checkpoints were written in), and the
+# values a checkpoint that lacks one was trained with: every checkpoint before a field existed was made
+# by this project's training with exactly these (30 Hz NTU-rate resampling, linear time resizing, the
+# "mixed" prompt mode, name prompts, ten per granularity). A missing field reads as the default.
+PREPROCESS_KEYS = {f.name: f.name for f in dataclasses.fields(Preprocess)}
+TEXT_KEYS = {"text_source": "source", "prompts_per_granularity": "prompts_per_granularity"} | {
+    "prompt_mode": "prompt_mode"
+}
+# What training wrote as ``normalisation`` before it was a known name (free text naming the function).
+LEGACY_NORMALISATION = "pose.normalize.normalize_window("
+
+
+def _preprocess_from(data: dict[str, Any]) -> Preprocess:
+    values = {field: data[key] for key, field in PREPROCESS_KEYS.items() if key in data}
+    norm = values.get("normalisation")
+    if isinstance(norm, str) and norm.startswith(LEGACY_NORMALISATION):
+        values["normalisation"] = PREPROCESS.normalisation  # the only one that function has ever done
+    return Preprocess(**values)
+
+
 @dataclass
 class CheckpointMeta:
-    """What a model needs around it to be used correctly, and what it is known to achieve."""
+    """What a model needs around it to be used correctly, and what it is known to achieve.
+
+    ``preprocess`` and ``text`` are its contract: how windows are made (window, test crop, frame rate,
+    resampling, layout, normalisation) and how label texts are made (source, prompts per granularity,
+    the prompt mode training used). Training writes them; live use and evaluation read them.
+    """
 
     text_encoder: str
     text_dim: int
-    layout: str = "ntu25"
-    window: int = 64
-    normalisation: str = "pose.normalize.normalize_window(crop=0.95)"
-    # The fixed centre crop of a window at test time (training crops at random): live use and
-    # evaluation read it from here.
-    test_crop: float = 0.95
-    # The text side of the contract: where a label's texts come from (neuron_core.prompts.TEXT_SOURCES)
-    # and how many per granularity. Checkpoints written before these fields used name prompts, 10.
-    text_source: str = "names"
-    prompts_per_granularity: int = 10
+    preprocess: Preprocess = PREPROCESS
+    text: TextContract = TEXTS
     # Mean unit embedding of training windows per step (6 x text_dim), for the "prior" calibration.
     reference_embedding: list[list[float]] = field(default_factory=list)
     vocabulary: list[str] = field(default_factory=list)
@@ -61,7 +80,12 @@ class CheckpointMeta:
     created: str = field(default_factory=_now)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain data, the contract flattened into top-level keys (as older checkpoints have them)."""
+        out = dataclasses.asdict(self)
+        preprocess, text = out.pop("preprocess"), out.pop("text")
+        out.update({key: preprocess[name] for key, name in PREPROCESS_KEYS.items()})
+        out.update({key: text[name] for key, name in TEXT_KEYS.items()})
+        return out
 
     def reference(self) -> torch.Tensor | None:
         """The reference embedding as a (6, D) tensor, or None when the checkpoint has none."""
@@ -71,9 +95,15 @@ class CheckpointMeta:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckpointMeta:
-        """Tolerates keys added by newer versions (ignored); refuses missing or mistyped required ones."""
+        """Tolerates keys added by newer versions (ignored) and contract fields older ones lack (their
+        defaults); refuses missing or mistyped required ones (ValueError) and a contract this code
+        cannot honour (UnsupportedPreprocess, a ValueError)."""
+        preprocess = _preprocess_from(data)
+        text = TextContract(**{name: data[key] for key, name in TEXT_KEYS.items() if key in data})
+        contract = set(PREPROCESS_KEYS) | set(TEXT_KEYS)
         known = {f.name for f in dataclasses.fields(cls)}
-        meta = cls(**{k: v for k, v in data.items() if k in known})
+        rest = {k: v for k, v in data.items() if k in known and k not in contract}
+        meta = cls(**rest, preprocess=preprocess, text=text)
         if not isinstance(meta.text_encoder, str) or not meta.text_encoder:
             raise ValueError("text_encoder must be a non-empty string")
         if not isinstance(meta.text_dim, int) or meta.text_dim < 1:
@@ -82,14 +112,6 @@ class CheckpointMeta:
             raise ValueError("vocabulary must be a list of strings")
         if not isinstance(meta.metrics, dict):
             raise ValueError("metrics must be a dict")
-        from neuron_core.prompts import TEXT_SOURCES
-
-        if meta.text_source not in TEXT_SOURCES:
-            raise ValueError(f"text_source {meta.text_source!r} is not one of {', '.join(TEXT_SOURCES)}")
-        if not isinstance(meta.test_crop, (int, float)) or not 0 < meta.test_crop <= 1:
-            raise ValueError("test_crop must be in (0, 1]")
-        if not isinstance(meta.prompts_per_granularity, int) or meta.prompts_per_granularity < 1:
-            raise ValueError("prompts_per_granularity must be a positive integer")
         return meta
 
 
@@ -154,13 +176,22 @@ def _read(path: Path) -> dict[str, Any]:
     return payload
 
 
+def _meta(path: Path, data: object) -> CheckpointMeta:
+    """The metadata of ``path``; one CheckpointError line when unusable or its contract cannot be honoured."""
+    if not isinstance(data, dict):
+        raise CheckpointError(f"checkpoint {path} has invalid metadata: 'meta' is not a dict")
+    try:
+        return CheckpointMeta.from_dict(data)
+    except UnsupportedPreprocess as exc:
+        raise CheckpointError(f"checkpoint {path} needs what this code cannot do: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} has invalid metadata: {one_line(exc)}") from exc
+
+
 def read_checkpoint_meta(path: str | os.PathLike[str]) -> CheckpointMeta:
     """Only the metadata (e.g. to show a model card or pick the text encoder before building anything)."""
     path = Path(path)
-    try:
-        return CheckpointMeta.from_dict(_read(path)["meta"])
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint {path} has invalid metadata: {one_line(exc)}") from exc
+    return _meta(path, _read(path)["meta"])
 
 
 def load_checkpoint(
@@ -173,10 +204,7 @@ def load_checkpoint(
     """
     path = Path(path)
     payload = _read(path)
-    try:
-        meta = CheckpointMeta.from_dict(payload["meta"])
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint {path} has invalid metadata: {one_line(exc)}") from exc
+    meta = _meta(path, payload["meta"])
     if expect_text_encoder is not None and meta.text_encoder != expect_text_encoder:
         raise CheckpointError(
             f"checkpoint {path} was trained with text encoder {meta.text_encoder!r}, "
@@ -188,6 +216,11 @@ def load_checkpoint(
         raise CheckpointError(f"checkpoint {path} has an unusable model config: {exc}") from exc
     if config.text_dim != meta.text_dim:
         raise CheckpointError(f"checkpoint {path}: config text_dim {config.text_dim} != meta {meta.text_dim}")
+    if config.num_joints != meta.preprocess.num_joints:
+        raise CheckpointError(
+            f"checkpoint {path}: the model takes {config.num_joints} joints, its layout "
+            f"{meta.preprocess.layout!r} has {meta.preprocess.num_joints}"
+        )
     reference = meta.reference()
     if needs_reference(config.calibration) and (reference is None or reference.shape != (6, config.text_dim)):
         raise CheckpointError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,35 @@ GRANULARITIES: tuple[str, ...] = (
     "temporal_p12",
     "temporal_p123",
 )
-DEFAULT_K = 10
 # Where a label's texts come from: name templates; the project's description bank where it knows the
 # label (name templates otherwise); or both, averaged (neuron_core.description_bank).
 TEXT_SOURCES: tuple[str, ...] = ("names", "bank", "bank+names")
+# How training draws each batch's class texts: names only, descriptions only, or a mix.
+PROMPT_MODES: tuple[str, ...] = ("names", "descriptions", "mixed")
+
+
+@dataclass(frozen=True)
+class TextContract:
+    """The text half of a checkpoint's contract, as data: where live labels' texts come from
+    (``source``, one of TEXT_SOURCES), how many per granularity, and the prompt mode training used
+    (PROMPT_MODES; a record of how the model learnt, not a choice at use). The defaults are the one
+    place these usual values are written."""
+
+    source: str = "names"
+    prompts_per_granularity: int = 10
+    prompt_mode: str = "mixed"
+
+    def __post_init__(self) -> None:
+        if self.source not in TEXT_SOURCES:
+            raise ValueError(f"text_source {self.source!r} is not one of {', '.join(TEXT_SOURCES)}")
+        k = self.prompts_per_granularity
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"prompts_per_granularity must be a positive integer, got {k!r}")
+        if self.prompt_mode not in PROMPT_MODES:
+            raise ValueError(f"prompt_mode {self.prompt_mode!r} is not one of {', '.join(PROMPT_MODES)}")
+
+
+TEXTS = TextContract()  # the defaults
 
 Descriptions = Mapping[str, Mapping[str, Sequence[str]]]
 
@@ -131,7 +157,7 @@ def _take(texts: Sequence[str], k: int) -> list[str]:
     return [texts[i % len(texts)] for i in range(k)]
 
 
-def name_prompts(label: str, k: int = DEFAULT_K) -> dict[str, list[str]]:
+def name_prompts(label: str, k: int = TEXTS.prompts_per_granularity) -> dict[str, list[str]]:
     """k texts per granularity built from the action name alone (deterministic)."""
     _check_k(k)
     return {g: [t.format(label=label) for t in _take(TEMPLATES[g], k)] for g in GRANULARITIES}
@@ -190,7 +216,7 @@ def load_neuron_descriptions(text_dir: str | Path, dataset: str = "ntu") -> dict
 
 
 def side_information(
-    label: str, descriptions: Descriptions | None = None, k: int = DEFAULT_K
+    label: str, descriptions: Descriptions | None = None, k: int = TEXTS.prompts_per_granularity
 ) -> dict[str, list[str]]:
     """k texts per granularity for ``label``: its descriptions when given (matched case-insensitively),
     otherwise texts built from the name."""
@@ -210,7 +236,7 @@ def encode_classes(
     encoder: TextEncoder,
     labels: Sequence[str],
     descriptions: Descriptions | None = None,
-    k: int = DEFAULT_K,
+    k: int = TEXTS.prompts_per_granularity,
 ) -> np.ndarray:
     """(C, 6, k, D) float32 embeddings of every label's side information, in one encode() call."""
     if isinstance(labels, str):
@@ -237,7 +263,7 @@ def class_text_embeddings(
     labels: Sequence[str],
     source: str = "names",
     descriptions: Descriptions | None = None,
-    k: int = DEFAULT_K,
+    k: int = TEXTS.prompts_per_granularity,
 ) -> np.ndarray:
     """(C, 6, K', D) text embeddings of labels from ``source`` (TEXT_SOURCES); given ``descriptions``
     win over the bank. "bank+names" stacks both sets (K' = 2k), so class prototypes average them."""

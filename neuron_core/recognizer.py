@@ -93,7 +93,7 @@ class ZeroShotRecognizer:
             )
         self.encoder = encoder
         self.descriptions = descriptions
-        self.k = k if k is not None else meta.prompts_per_granularity  # the checkpoint's contract
+        self.k = k if k is not None else meta.text.prompts_per_granularity  # the checkpoint's contract
         self.max_labels = max_labels
         self._labels = LabelSet(max_labels=max_labels)
         self._cache: dict[str, torch.Tensor] = {}  # label key -> (6, D) class prototypes on self.device
@@ -177,7 +177,7 @@ class ZeroShotRecognizer:
         if not missing:
             return
         # slow: outside the lock
-        emb = class_text_embeddings(self.encoder, missing, self.meta.text_source, self.descriptions, self.k)
+        emb = class_text_embeddings(self.encoder, missing, self.meta.text.source, self.descriptions, self.k)
         protos = class_prototypes(torch.from_numpy(emb)).to(self.device)
         with self._lock:
             self._cache.update((label_key(label), p) for label, p in zip(missing, protos, strict=True))
@@ -206,7 +206,8 @@ class ZeroShotRecognizer:
             return new.list()
 
     def add_label(self, label: str) -> str:
-        """Add one label: one text-encoder call for its prompts unless it was encoded before."""
+        """Add one label (an examples folder's label joining the active ones): one text-encoder call
+        for its prompts unless it was encoded before."""
         candidate = normalize_label(label)
         with self._lock:  # refuse duplicates and overflow before paying for the encoding
             LabelSet([*self._labels.list(), candidate], max_labels=self.max_labels)
@@ -215,13 +216,6 @@ class ZeroShotRecognizer:
             stored = self._labels.add(candidate)
             self._classes = None
             return stored
-
-    def remove_label(self, label: str) -> str:
-        """Remove a label (case-insensitive match); its embeddings stay cached for a later re-add."""
-        with self._lock:
-            removed = self._labels.remove(label)
-            self._classes = None
-            return removed
 
     def _snapshot(self) -> tuple[list[str], torch.Tensor | None]:
         with self._lock:
@@ -327,15 +321,6 @@ class ZeroShotRecognizer:
     def scores(self, windows: np.ndarray) -> np.ndarray:
         """(N, C) softmax probabilities over the current labels (C = 0 when there are none)."""
         return self._probabilities(windows)[1]
-
-    def rank(self, window: np.ndarray, top_k: int = 5) -> list[tuple[str, float]]:
-        """The ``top_k`` most likely labels for one window, best first, with their probabilities."""
-        batch = np.asarray(window, dtype=np.float32)
-        if batch.ndim == 5 and batch.shape[0] != 1:
-            raise ModelError(f"rank() takes one window, got a batch of {batch.shape[0]}")
-        labels, probs = self._probabilities(batch)
-        order = np.argsort(-probs[0], kind="stable")[: max(0, top_k)] if labels else []
-        return [(labels[i], float(probs[0, i])) for i in order]
 
     def __repr__(self) -> str:
         return (

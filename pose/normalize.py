@@ -3,17 +3,75 @@
 It follows the NTU pipelines of the field (CTR-GCN): centre every person on the spine-middle joint
 of the first person in the first valid frame, then crop the valid frames (a fixed centred crop at
 test time, a random ratio in training) and resize them linearly to the model's window.
+
+:class:`Preprocess` names all of it as data: the input half of a checkpoint's contract, written by
+training and read by live use and evaluation, so the two cannot drift apart. Its defaults are the one
+place the usual values (64 frames, a 0.95 crop, 30 Hz) are written.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
-from pose.layouts import NTU25_CENTER
+from pose.layouts import NTU25_CENTER, NUM_JOINTS
 from pose.skeleton import Skeleton
 
-DEFAULT_WINDOW = 64
-TEST_CROP = 0.95
+# What this code can produce, by name: joint layouts of a window (with their joint counts), the
+# normalisation implemented below, and how time is resampled (linear interpolation, live and offline).
+LAYOUTS: dict[str, int] = {"ntu25": NUM_JOINTS}
+NORMALISATIONS: tuple[str, ...] = ("spine-mid-first-frame",)
+RESAMPLINGS: tuple[str, ...] = ("linear",)
+
+
+class UnsupportedPreprocess(ValueError):
+    """A preprocessing contract names a layout, normalisation or resampling this code does not have."""
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How a model's input windows are made, as data (see the module doc).
+
+    ``window``: frames per window; ``test_crop``: the fixed centred crop ratio at test time (training
+    crops at random); ``frame_rate``: the rate (Hz) of the recordings the model learnt from, to which live
+    poses are resampled by their timestamps; ``resampling``: how time is resampled; ``layout``: the
+    joint layout; ``normalisation``: the normalisation (``normalize_window``).
+    """
+
+    window: int = 64
+    test_crop: float = 0.95
+    frame_rate: float = 30.0
+    resampling: str = "linear"
+    layout: str = "ntu25"
+    normalisation: str = "spine-mid-first-frame"
+
+    def __post_init__(self) -> None:
+        """Refuse what this code cannot honour: unknown names (UnsupportedPreprocess), bad numbers."""
+        for what, value, known in (
+            ("layout", self.layout, tuple(LAYOUTS)),
+            ("normalisation", self.normalisation, NORMALISATIONS),
+            ("resampling", self.resampling, RESAMPLINGS),
+        ):
+            if value not in known:
+                raise UnsupportedPreprocess(
+                    f"{what} {value!r} is not one this code has (it has: {', '.join(known)})"
+                )
+        if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 2:
+            raise ValueError(f"window must be an integer of at least 2 frames, got {self.window!r}")
+        if not isinstance(self.test_crop, (int, float)) or not 0 < self.test_crop <= 1:
+            raise ValueError(f"test_crop must be in (0, 1], got {self.test_crop!r}")
+        rate = self.frame_rate
+        if not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
+            raise ValueError(f"frame_rate must be a positive number of Hz, got {rate!r}")
+
+    @property
+    def num_joints(self) -> int:
+        return LAYOUTS[self.layout]
+
+
+PREPROCESS = Preprocess()  # the defaults: what every shipped model so far was trained with
 
 
 def center(joints: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -49,8 +107,8 @@ def _resize_time(x: np.ndarray, length: int) -> np.ndarray:
 def crop_resize(
     joints: np.ndarray,
     valid: np.ndarray,
-    window: int = DEFAULT_WINDOW,
-    crop: float | tuple[float, float] = TEST_CROP,
+    window: int = PREPROCESS.window,
+    crop: float | tuple[float, float] = PREPROCESS.test_crop,
     rng: np.random.Generator | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Crop the span of valid frames and resize it to ``window`` frames.
@@ -83,8 +141,8 @@ def crop_resize(
 
 def normalize_window(
     skeleton: Skeleton | tuple[np.ndarray, np.ndarray],
-    window: int = DEFAULT_WINDOW,
-    crop: float | tuple[float, float] = TEST_CROP,
+    window: int = PREPROCESS.window,
+    crop: float | tuple[float, float] = PREPROCESS.test_crop,
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
     """Skeleton (or joints, valid) to the model's input: float32 (3, window, 25, M).

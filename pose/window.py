@@ -1,10 +1,11 @@
 """Per-person sliding windows over live poses, ready for the model.
 
 Each tracked person keeps a short history of (time, joints). Every ``stride`` frames the last
-``seconds`` of it are resampled on a fixed 30 Hz grid by their timestamps (the rate of the NTU
-recordings the model learnt from), so a 15 fps webcam, a 60 fps one and a video replayed faster
-than real time all give windows covering the same stretch of time, and then normalised by
-:func:`pose.normalize.normalize_window`, the very function training uses.
+``seconds`` of it are resampled on a fixed grid by their timestamps, at the checkpoint's frame rate
+(30 Hz: the NTU recordings the model learnt from; :class:`pose.normalize.Preprocess`), so a 15 fps
+webcam, a 60 fps one and a video replayed faster than real time all give windows covering the same
+stretch of time, and then normalised by :func:`pose.normalize.normalize_window`, the very function
+training uses.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import numpy as np
 
 from pose.estimator import PoseResult
 from pose.layouts import NUM_JOINTS
-from pose.normalize import DEFAULT_WINDOW, TEST_CROP, normalize_window
+from pose.normalize import PREPROCESS, normalize_window
 from pose.skeleton import MAX_PERSONS
 
-# The rate windows are resampled to before normalisation: NTU RGB+D's Kinect v2 frame rate.
-RESAMPLE_HZ = 30.0
+# The rate windows are resampled to before normalisation unless a checkpoint says otherwise.
+RESAMPLE_HZ = PREPROCESS.frame_rate
 # Speeds are measured over this lag, not frame to frame, so pose jitter barely counts as motion.
 MOTION_LAG_S = 0.2
 # A bound on any history, whatever the timestamps say: seconds at a camera rate no one has.
@@ -106,25 +107,29 @@ class SlidingWindow:
     A person's first sample comes once ``min_seconds`` of history exist, then one every ``stride``
     frames of that person; the window covers the last ``seconds`` (less while history is shorter).
     A track not seen for ``stale_seconds`` is dropped. Times are the results' media time where
-    they have one, else capture time.
+    they have one, else capture time. ``window``, ``crop`` and ``rate`` are the checkpoint's
+    contract (:class:`pose.normalize.Preprocess`): the same windows as evaluation.
     """
 
     def __init__(
         self,
-        window: int = DEFAULT_WINDOW,
+        window: int = PREPROCESS.window,
         seconds: float = 2.2,
         stride: int = 4,
         min_seconds: float = 1.0,
         stale_seconds: float = 1.0,
-        crop: float = TEST_CROP,
+        crop: float = PREPROCESS.test_crop,
+        rate: float = PREPROCESS.frame_rate,
     ) -> None:
-        if window < 2 or stride < 1 or seconds <= 0 or not 0 <= min_seconds <= seconds or stale_seconds <= 0:
+        bad = window < 2 or stride < 1 or seconds <= 0 or not 0 <= min_seconds <= seconds
+        if bad or stale_seconds <= 0 or rate <= 0:
             raise ValueError(
                 f"bad window settings: window={window}, seconds={seconds}, stride={stride}, "
-                f"min_seconds={min_seconds}, stale_seconds={stale_seconds}"
+                f"min_seconds={min_seconds}, stale_seconds={stale_seconds}, rate={rate}"
             )
         self.window = window
-        self.crop = crop  # the checkpoint's test crop: the same windows as evaluation
+        self.crop = crop
+        self.rate = rate
         self.seconds = seconds
         self.stride = stride
         self.min_seconds = min_seconds
@@ -157,8 +162,8 @@ class SlidingWindow:
 
     def _sample(self, track_id: int, track: _Track, result: PoseResult) -> WindowSample:
         seconds = min(self.seconds, track.span())
-        joints = track.resample(seconds, RESAMPLE_HZ)
-        motion = _motion(joints, RESAMPLE_HZ)
+        joints = track.resample(seconds, self.rate)
+        motion = _motion(joints, self.rate)
         full = np.zeros((len(joints), MAX_PERSONS, NUM_JOINTS, 3), np.float32)
         full[:, 0] = joints
         valid = np.zeros((len(joints), MAX_PERSONS), bool)

@@ -17,6 +17,7 @@ from neuron_core.config import ModelConfig
 from neuron_core.model import NeuronModel
 from neuron_core.recognizer import ZeroShotRecognizer
 from neuron_core.text_encoders import HashingEncoder
+from pose.normalize import Preprocess
 from tests.test_recognizer import CONFIG, DIM
 
 WINDOW = CONFIG["window"]
@@ -51,7 +52,7 @@ def wait_for(condition, timeout: float = 10.0) -> None:
 
 def make_recognizer(encoder: HashingEncoder) -> ZeroShotRecognizer:
     torch.manual_seed(0)
-    meta = CheckpointMeta(text_encoder=f"hash-{DIM}", text_dim=DIM, window=WINDOW)
+    meta = CheckpointMeta(text_encoder=f"hash-{DIM}", text_dim=DIM, preprocess=Preprocess(window=WINDOW))
     recognizer = ZeroShotRecognizer(NeuronModel(ModelConfig(**CONFIG)), meta, encoder, k=2)
     recognizer.set_labels(["wave", "jump"])
     return recognizer

@@ -9,10 +9,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from neuron_core.checkpoint import CheckpointMeta, load_checkpoint, read_checkpoint_meta, save_checkpoint
+from neuron_core.checkpoint import (
+    DEFAULT_CHECKPOINT,
+    CheckpointMeta,
+    load_checkpoint,
+    read_checkpoint_meta,
+    save_checkpoint,
+)
 from neuron_core.config import ModelConfig
 from neuron_core.errors import CheckpointError
 from neuron_core.model import NeuronModel
+from neuron_core.prompts import TEXTS, TextContract
+from pose.normalize import PREPROCESS, Preprocess
 
 CONFIG = dict(
     window=16,
@@ -40,7 +48,8 @@ def make_model(seed: int = 0) -> NeuronModel:
 
 def make_meta() -> CheckpointMeta:
     return CheckpointMeta(
-        text_encoder="minilm-l6-v2", text_dim=12, window=16, vocabulary=["drink water", "sit down"],
+        text_encoder="minilm-l6-v2", text_dim=12, preprocess=Preprocess(window=16, test_crop=0.9),
+        text=TextContract("bank", 4, "names"), vocabulary=["drink water", "sit down"],
         metrics={"zsl_top1": 0.5}, command="neuron-train --epochs 1", data="ntu60 48/12",
     )  # fmt: skip
 
@@ -60,7 +69,10 @@ def test_round_trip_gives_identical_outputs_and_meta(saved: tuple[Path, NeuronMo
         assert torch.equal(model(x), loaded(x))
     assert not loaded.training
     assert loaded.config == model.config
-    assert meta == make_meta().__class__(**{**make_meta().to_dict(), "created": meta.created})
+    assert meta == CheckpointMeta.from_dict({**make_meta().to_dict(), "created": meta.created})
+    assert meta.preprocess == Preprocess(window=16, test_crop=0.9) and meta.text == TextContract(
+        "bank", 4, "names"
+    )
     assert meta.vocabulary == ["drink water", "sit down"] and meta.metrics == {"zsl_top1": 0.5}
     assert read_checkpoint_meta(path) == meta
 
@@ -155,3 +167,80 @@ def test_meta_text_dim_must_match_the_model(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="text_dim"):
         save_checkpoint(tmp_path / "x.pt", make_model(), meta)
     assert not (tmp_path / "x.pt").exists()
+
+
+# ----- the contract: how windows and label texts are made, as typed data ---------------------------
+
+OLD_META = {  # what training wrote before the contract was typed (the shipped model's generation)
+    "text_encoder": "minilm-l6-v2",
+    "text_dim": 12,
+    "layout": "ntu25",
+    "window": 16,
+    "normalisation": "pose.normalize.normalize_window(crop=0.95): spine-mid centre of the first valid frame",
+}
+
+
+def test_the_contract_is_stored_flat_and_read_back_typed(saved: tuple[Path, NeuronModel]) -> None:
+    stored = torch.load(saved[0], weights_only=True)["meta"]
+    assert {k: stored[k] for k in ("window", "test_crop", "frame_rate", "resampling", "layout")} == {
+        "window": 16, "test_crop": 0.9, "frame_rate": 30.0, "resampling": "linear", "layout": "ntu25"
+    }  # fmt: skip
+    assert (stored["text_source"], stored["prompts_per_granularity"], stored["prompt_mode"]) == (
+        "bank",
+        4,
+        "names",
+    )
+    assert stored["normalisation"] == PREPROCESS.normalisation
+
+
+def test_old_checkpoints_read_with_the_defaults_they_were_trained_with(tmp_path: Path) -> None:
+    meta = CheckpointMeta.from_dict(OLD_META)
+    assert meta.preprocess == Preprocess(window=16) and meta.text == TEXTS
+    assert (meta.preprocess.test_crop, meta.preprocess.frame_rate) == (0.95, 30.0)
+    assert (meta.text.source, meta.text.prompts_per_granularity, meta.text.prompt_mode) == (
+        "names",
+        10,
+        "mixed",
+    )
+    payload = torch.load(save_checkpoint(tmp_path / "m.pt", make_model(), make_meta()), weights_only=True)
+    torch.save({**payload, "meta": OLD_META}, tmp_path / "old.pt")
+    assert load_checkpoint(tmp_path / "old.pt")[1].preprocess == Preprocess(window=16)
+
+
+@pytest.mark.skipif(not DEFAULT_CHECKPOINT.exists(), reason="the shipped model is not installed")
+def test_the_shipped_model_reads_as_trained() -> None:
+    for path in (DEFAULT_CHECKPOINT, DEFAULT_CHECKPOINT.parents[1] / "runs" / "previous_default.pt"):
+        if path.exists():
+            meta = read_checkpoint_meta(path)
+            assert meta.preprocess == PREPROCESS  # 64 frames, 0.95 crop, 30 Hz, linear, ntu25
+            assert meta.text.prompts_per_granularity == 10 and meta.text.prompt_mode == "mixed"
+    assert read_checkpoint_meta(DEFAULT_CHECKPOINT).text.source == "bank+names"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("layout", "coco17"), ("normalisation", "z-score per joint"), ("resampling", "cubic")],
+)
+def test_a_contract_this_code_cannot_honour_is_refused(
+    saved: tuple[Path, NeuronModel], tmp_path: Path, key: str, value: str
+) -> None:
+    payload = torch.load(saved[0], weights_only=True)
+    bad = tmp_path / "bad.pt"
+    torch.save({**payload, "meta": {**payload["meta"], key: value}}, bad)
+    assert_refused(bad, rf"needs what this code cannot do: {key} '{value}' is not one this code has")
+    with pytest.raises(CheckpointError, match="cannot do"):
+        read_checkpoint_meta(bad)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [("window", 1, "window"), ("test_crop", 1.5, "test_crop"), ("frame_rate", 0, "frame_rate"),
+     ("prompt_mode", "poetry", "prompt_mode"), ("text_source", "llm", "text_source")],
+)  # fmt: skip
+def test_bad_contract_values_are_invalid_metadata(
+    saved: tuple[Path, NeuronModel], tmp_path: Path, key: str, value: object, match: str
+) -> None:
+    payload = torch.load(saved[0], weights_only=True)
+    bad = tmp_path / "bad.pt"
+    torch.save({**payload, "meta": {**payload["meta"], key: value}}, bad)
+    assert_refused(bad, f"invalid metadata: .*{match}")

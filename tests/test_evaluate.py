@@ -131,11 +131,13 @@ def tiny_checkpoint(tmp_path_factory):
     from neuron_core.checkpoint import CheckpointMeta, save_checkpoint
     from neuron_core.config import ModelConfig
     from neuron_core.model import NeuronModel
+    from pose.normalize import Preprocess
 
     torch.manual_seed(0)
     model = NeuronModel(ModelConfig(**TINY))
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, model, CheckpointMeta(text_encoder="minilm-l6-v2", text_dim=384, window=32))
+    meta = CheckpointMeta(text_encoder="minilm-l6-v2", text_dim=384, preprocess=Preprocess(window=32))
+    save_checkpoint(path, model, meta)
     return path
 
 

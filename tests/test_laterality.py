@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from neuron_core.laterality import cue_kind, laterality, mirror_label, mirror_pairs, resolve_sides, side_of
-from pose.normalize import normalize_window
+from pose.normalize import Preprocess, normalize_window
 from pose.readers.ntu import read_ntu_skeleton
 from tests.conftest import shared_path
 from training.augment import mirror
@@ -119,7 +119,7 @@ def test_mirror_pair_command_on_real_clips_with_an_untrained_model(tmp_path) -> 
 
     torch.manual_seed(0)
     model = NeuronModel(ModelConfig(**TINY_MODEL))
-    meta = CheckpointMeta(text_encoder="minilm-l6-v2", text_dim=384, window=32)
+    meta = CheckpointMeta(text_encoder="minilm-l6-v2", text_dim=384, preprocess=Preprocess(window=32))
     save_checkpoint(tmp_path / "m.pt", model, meta)
     cache = str(ROOT / "runs" / "test-cache")
     args = ["mirror-pairs", "--checkpoint", str(tmp_path / "m.pt"), "--sets", "ase", "--out", str(tmp_path),

@@ -118,7 +118,7 @@ def test_onnx_ranks_labels_like_torch(model: NeuronModel, onnx_cache: Path, ntu_
     np.testing.assert_array_equal(p_fast.argmax(axis=1), p_slow.argmax(axis=1))
     assert np.median(np.abs(p_fast - p_slow).max(axis=1)) < TOLERANCE
     assert np.abs(p_fast - p_slow).max() < NEAR_TIE_MAX
-    assert [label for label, _ in fast.rank(x[0], 1)] == [label for label, _ in slow.rank(x[0], 1)]
+    assert fast.scores(x[0]).argmax() == slow.scores(x[0]).argmax()  # one window, as the app scores one
 
 
 def test_batch_axis_is_dynamic_and_rows_are_independent(

@@ -10,7 +10,7 @@ from neuron_core.checkpoint import CheckpointMeta
 from neuron_core.config import ModelConfig
 from neuron_core.errors import DescriptionError
 from neuron_core.model import NeuronModel, class_prototypes
-from neuron_core.prompts import GRANULARITIES, class_text_embeddings, encode_classes
+from neuron_core.prompts import GRANULARITIES, TextContract, class_text_embeddings, encode_classes
 from neuron_core.recognizer import ZeroShotRecognizer
 from neuron_core.text_encoders import HashingEncoder
 from tests.test_recognizer import CONFIG, DIM
@@ -43,7 +43,7 @@ def test_given_descriptions_win_over_the_bank() -> None:
 
 def test_meta_carries_the_text_contract_and_old_metadata_means_name_prompts() -> None:
     old = CheckpointMeta.from_dict({"text_encoder": "hashing", "text_dim": DIM})
-    assert old.text_source == "names" and old.prompts_per_granularity == 10
+    assert old.text.source == "names" and old.text.prompts_per_granularity == 10
     with pytest.raises(ValueError, match="text_source"):
         CheckpointMeta.from_dict({"text_encoder": "hashing", "text_dim": DIM, "text_source": "llm"})
     with pytest.raises(ValueError, match="prompts_per_granularity"):
@@ -51,7 +51,9 @@ def test_meta_carries_the_text_contract_and_old_metadata_means_name_prompts() ->
 
 
 def test_recognizer_follows_the_checkpoint_text_contract() -> None:
-    meta = CheckpointMeta(text_encoder=ENC.name, text_dim=DIM, text_source="bank", prompts_per_granularity=3)
+    meta = CheckpointMeta(
+        text_encoder=ENC.name, text_dim=DIM, text=TextContract(source="bank", prompts_per_granularity=3)
+    )
     rec = ZeroShotRecognizer(NeuronModel(ModelConfig(**CONFIG)), meta, ENC)
     assert rec.k == 3
     rec.set_labels(["walking", "sit down", "zxqv"])

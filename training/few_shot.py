@@ -31,10 +31,10 @@ from neuron_core.checkpoint import load_checkpoint
 from neuron_core.errors import NeuronCoreError
 from neuron_core.examples import EXAMPLE_BASELINE, EXAMPLE_WEIGHT, few_shot_metrics
 from neuron_core.model import NeuronModel
-from neuron_core.prompts import DEFAULT_K, encode_classes
+from neuron_core.prompts import encode_classes
 from neuron_core.text_encoders import get_text_encoder
 from pose.errors import NeuronLiveError, SkeletonError
-from pose.normalize import TEST_CROP, normalize_window
+from pose.normalize import Preprocess, normalize_window
 from pose.readers import read_skeleton_file
 
 SUFFIXES = (".npz", ".json")
@@ -42,7 +42,9 @@ WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
 BASELINES = tuple(round(0.05 * i, 2) for i in range(21))
 
 
-def read_labelled(folder: Path, window: int, group_key: str) -> tuple[np.ndarray, list[str], list[str]]:
+def read_labelled(
+    folder: Path, preprocess: Preprocess, group_key: str
+) -> tuple[np.ndarray, list[str], list[str]]:
     """Model windows, labels and groups of every labelled, grouped skeleton file under ``folder``."""
     windows, labels, groups = [], [], []
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES)
@@ -52,7 +54,7 @@ def read_labelled(folder: Path, window: int, group_key: str) -> tuple[np.ndarray
         except SkeletonError:
             continue
         if skel.label and group_key in skel.meta:
-            windows.append(normalize_window(skel, window, crop=TEST_CROP))
+            windows.append(normalize_window(skel, preprocess.window, crop=preprocess.test_crop))
             labels.append(skel.label.strip())
             groups.append(skel.meta[group_key])
     if not windows:
@@ -74,14 +76,14 @@ def embed_windows(model: NeuronModel, windows: np.ndarray, batch: int = 32) -> n
 def prepare(checkpoint: str, folder: str, group_key: str) -> dict[str, object]:
     """Everything the measurements need, computed once: embeddings, labels, groups, class texts."""
     model, meta = load_checkpoint(Path(checkpoint))
-    windows, names, groups = read_labelled(Path(folder), meta.window, group_key)
+    windows, names, groups = read_labelled(Path(folder), meta.preprocess, group_key)
     classes = sorted(set(names), key=str.casefold)
     encoder = get_text_encoder(meta.text_encoder)
     return {
         "emb": embed_windows(model, windows),
         "labels": np.array([classes.index(n) for n in names]),
         "groups": np.array(groups),
-        "text": encode_classes(encoder, classes, None, DEFAULT_K),
+        "text": encode_classes(encoder, classes, None, meta.text.prompts_per_granularity),
         "classes": classes,
     }
 
@@ -101,7 +103,9 @@ def from_fold(fold: Path) -> dict[str, object]:
         "emb": emb,
         "labels": np.array([classes.index(n) for n in names]),
         "groups": np.asarray(groups),
-        "text": encode_classes(get_text_encoder(meta.text_encoder), classes, None, DEFAULT_K),
+        "text": encode_classes(
+            get_text_encoder(meta.text_encoder), classes, None, meta.text.prompts_per_granularity
+        ),
         "classes": classes,
     }
 

@@ -32,7 +32,7 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import shlex  # noqa: E402
 import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -44,9 +44,10 @@ from neuron_core.config import ModelConfig  # noqa: E402
 from neuron_core.description_bank import load_bank  # noqa: E402
 from neuron_core.errors import NeuronCoreError  # noqa: E402
 from neuron_core.model import NeuronModel, ShiftGCN  # noqa: E402
-from neuron_core.prompts import class_text_embeddings, load_neuron_descriptions  # noqa: E402
+from neuron_core.prompts import TextContract, class_text_embeddings, load_neuron_descriptions  # noqa: E402
 from neuron_core.text_encoders import get_text_encoder  # noqa: E402
 from pose.errors import NeuronLiveError  # noqa: E402
+from pose.normalize import Preprocess  # noqa: E402
 from training import config as C  # noqa: E402
 from training import distributed  # noqa: E402
 from training.benchmark import DEFAULT_HOLDOUTS, plan, run_benchmark  # noqa: E402
@@ -72,11 +73,6 @@ from training.mirror_pairs import mirror_pair_accuracy, write_markdown  # noqa: 
 from training.splits import PARTS, Split, make_split  # noqa: E402
 
 log = logging.getLogger("training")
-
-NORMALISATION = (
-    "pose.normalize.normalize_window(crop=0.95): spine-mid centre of the first valid frame, linear resize"
-)
-
 
 # ---------------------------------------------------------------------------------------------------
 # run context
@@ -343,6 +339,16 @@ def training_reference(run: Run, model: NeuronModel) -> torch.Tensor:
     return reference_embedding(embed(model, ds, cfg.eval_batch_size, run.d, "reference windows"))
 
 
+def contract_preprocess(cfg: C.TrainConfig) -> Preprocess:
+    """The preprocessing half of the checkpoint's contract: what this run trained on."""
+    return Preprocess(window=cfg.data.window, test_crop=cfg.augment.test_crop)
+
+
+def contract_text(cfg: C.TrainConfig) -> TextContract:
+    """The text half of the checkpoint's contract."""
+    return TextContract(cfg.text_source, cfg.prompts_per_granularity, cfg.prompt_mode)
+
+
 def finish(
     run: Run, model: NeuronModel, best_epoch: int, timings: dict[str, float], reference: str | None
 ) -> dict[str, object]:
@@ -366,13 +372,10 @@ def finish(
         meta = CheckpointMeta(
             text_encoder=run.cfg.text_encoder,
             text_dim=run.cfg.model.text_dim,
-            window=run.cfg.data.window,
-            normalisation=NORMALISATION,
+            preprocess=contract_preprocess(run.cfg),
+            text=contract_text(run.cfg),
             vocabulary=list(run.split.seen),
-            text_source=run.cfg.text_source,
-            test_crop=run.cfg.augment.test_crop,
             reference_embedding=reference_emb.tolist(),
-            prompts_per_granularity=run.cfg.prompts_per_granularity,
             metrics=metrics,
             command=run.command,
             data=run.data_summary(),
@@ -448,11 +451,11 @@ def export(src: str, dst: str, half: bool, scoring: str | None = None) -> dict[s
         parts = scoring.split("/")
         if len(parts) != 3:
             raise C.ConfigError(f"--scoring is texts/calibration/fusion (e.g. names/none/fine): {scoring!r}")
-        meta.text_source, calibration, fusion = parts
+        texts, calibration, fusion = parts
         config = ModelConfig.from_dict({**model.config.to_dict(), "calibration": calibration,
                                         "fusion": fusion})  # fmt: skip
         try:
-            meta = CheckpointMeta.from_dict(meta.to_dict())  # validates the text source
+            meta.text = replace(meta.text, source=texts)  # validated by TextContract
         except ValueError as exc:
             raise C.ConfigError(f"--scoring: {exc}") from None
         scored = NeuronModel(config)
@@ -482,16 +485,18 @@ def _evaluate(args: argparse.Namespace, d: Dist) -> dict[str, object]:
 
         def texts_for(names: list[str]) -> tuple[ClassTexts, str]:
             """The class texts as the live app builds them: the checkpoint's text source and count."""
+            text = meta.text
             emb = torch.from_numpy(class_text_embeddings(
-                encoder, names, meta.text_source, descriptions, meta.prompts_per_granularity))  # fmt: skip
+                encoder, names, text.source, descriptions, text.prompts_per_granularity))  # fmt: skip
             known = {n.casefold() for n in (descriptions or {})}
-            if meta.text_source != "names":
+            if meta.text.source != "names":
                 known |= {n.casefold() for n in load_bank().descriptions(names)}
             has = np.array([n.casefold() in known for n in names], bool)
-            mode = "descriptions" if descriptions else meta.text_source
+            mode = "descriptions" if descriptions else meta.text.source
             return ClassTexts(list(names), emb, emb, has), mode
 
-        return evaluate_folder(model, texts_for, args.skeletons, labels, meta.window, meta.test_crop,
+        pre = meta.preprocess
+        return evaluate_folder(model, texts_for, args.skeletons, labels, pre.window, pre.test_crop,
                                cfg.eval_batch_size, d, args.examples, meta.reference())  # fmt: skip
     if not args.config:
         raise C.ConfigError("evaluate needs --skeletons DIR or --config (a split to evaluate on)")
