@@ -57,6 +57,7 @@ from app.bench_stages import (
 )
 from app.label_store import DEFAULT_LABELS
 from neuron_base.atomic import atomic_write_text
+from neuron_base.devices import DEVICE_CHOICES
 from neuron_base.errors import NeuronLiveError
 from neuron_core.errors import NeuronCoreError
 
@@ -595,7 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--quick", action="store_true", help="small repeats (seconds, for tests)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every figure as JSON")
-    parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"), help="default: cpu")
+    parser.add_argument("--device", default="cpu", choices=DEVICE_CHOICES, help="default: cpu")
     parser.add_argument(
         "--backend",
         default="auto",

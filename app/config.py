@@ -107,12 +107,6 @@ class LiveConfig:
         if not 1 <= self.max_persons <= 2:
             raise ConfigError(f"--max-persons must be 1 or 2, got {self.max_persons}")
 
-    @property
-    def source_given(self) -> bool:
-        return (
-            self.camera is not None or self.video is not None or self.skeleton_file is not None or self.demo
-        )
-
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))

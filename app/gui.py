@@ -434,7 +434,10 @@ def _caption(text: str) -> QLabel:
 
 
 class MainWindow(QMainWindow):
-    """The whole app on screen; owns nothing but widgets: the pipeline is started and stopped here."""
+    """The whole app on screen. Besides its widgets it holds the user's side of a run: the action list
+    (a LabelSet, saved to the config folder on each edit and handed to the pipeline), the taught
+    examples (an ExampleStore), the optional annotated video output, and the pipeline's lifetime
+    (started in :meth:`start`, stopped on close). The model and the camera stay in the pipeline."""
 
     def __init__(
         self,
@@ -710,10 +713,6 @@ class MainWindow(QMainWindow):
         for label in selected:
             self.label_set.remove(label)
         self.message.setText("")
-        self._labels_changed()
-
-    def remove_label(self, label: str) -> None:
-        self.label_set.remove(label)
         self._labels_changed()
 
     @property

@@ -29,7 +29,6 @@ class JsonLinesSink:
         self.stream = stream
         self.top_k = top_k
         self.name = name
-        self.lines = 0
         self.broken = False
         self._owned = owned
         self._lock = threading.Lock()
@@ -51,7 +50,6 @@ class JsonLinesSink:
             try:
                 self.stream.write(line + "\n")
                 self.stream.flush()
-                self.lines += 1
             except BrokenPipeError:
                 self.broken = True
             except OSError as exc:

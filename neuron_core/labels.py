@@ -84,9 +84,6 @@ class LabelSet:
             raise LabelError(f"label {label!r} is not in the set")
         return self._labels.pop(key)
 
-    def clear(self) -> None:
-        self._labels = {}
-
     def list(self) -> list[str]:
         """The labels in insertion order, as normalised."""
         return list(self._labels.values())

@@ -26,7 +26,6 @@ import io
 import json
 import logging
 import os
-import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from neuron_base.atomic import atomic_path
+from neuron_base.devices import parse_device
 from neuron_base.paths import cache_dir as default_cache_dir
 from neuron_core.errors import BackendError, ModelError, one_line
 
@@ -226,13 +226,15 @@ def cpu_session(path: str | os.PathLike[str], threads: int, optimization: str = 
 
 def _cuda_index(device: str) -> int | None:
     """None for the CPU, the GPU index for ``cuda`` / ``cuda:N``."""
-    text = device.strip().lower()
-    if text == "cpu":
+    try:
+        kind, index = parse_device(device)
+    except ValueError:
+        kind, index = "unknown", None
+    if kind == "cpu":
         return None
-    match = re.fullmatch(r"cuda(?::(\d+))?", text)
-    if not match:
+    if kind != "cuda":
         raise BackendError(f"unknown device {device!r} for ONNX Runtime: use cpu, cuda or cuda:<index>")
-    return int(match.group(1) or 0)
+    return index or 0
 
 
 class OnnxEmbedder:
