@@ -18,7 +18,7 @@ import numpy as np
 
 from app.channels import POLL_S, RESET, Channel
 from app.status import StatusBoard
-from neuron_core.errors import one_line
+from neuron_base.errors import one_line
 from pose.errors import SourceError
 from pose.sources import Frame, FrameSource
 

@@ -32,8 +32,7 @@ from app.stages import Estimator, PoseStage, Recognizer, ScoreStage, WindowStage
 from app.stats import Meter, Stats, View
 from app.status import Status, StatusBoard
 from app.track_scoring import DEFAULT_SCORING, Prediction, ScoringSettings, TrackScorer
-from neuron_core.errors import NeuronCoreError
-from pose.errors import NeuronLiveError
+from neuron_base.errors import NeuronLiveError
 from pose.normalize import PREPROCESS
 from pose.sources import FrameSource
 
@@ -81,7 +80,7 @@ class Pipeline:
         self.estimator = estimator
         self.sinks = list(sinks)
         self.lossless = lossless
-        self._window = dict(window=window, crop=crop, frame_rate=frame_rate, rate=rate)
+        self._window: dict[str, float] = dict(window=window, crop=crop, frame_rate=frame_rate, rate=rate)
         self._scoring = scoring
         self._stop = threading.Event()
         self._resume = threading.Event()
@@ -167,7 +166,7 @@ class Pipeline:
         except Exception as exc:
             if self._failure is None:
                 self._failure = exc
-            if isinstance(exc, (NeuronLiveError, NeuronCoreError)):
+            if isinstance(exc, NeuronLiveError):  # ours: its message is the one line to show
                 self._board.say("error", str(exc))
             else:
                 log.exception("%s stage failed", name)

@@ -25,7 +25,7 @@ from app.label_swap import LabelSwap
 from app.stats import Meter
 from app.status import StatusBoard
 from app.track_scoring import FrameInfo, Prediction, TrackScorer
-from neuron_core.errors import one_line
+from neuron_base.errors import one_line
 from pose.errors import PoseError, SourceError
 from pose.estimator import PoseResult
 from pose.sources import Frame, PosedFrame
@@ -75,6 +75,8 @@ class Job:
 
 
 class PoseStage:
+    """Frames in, persons out; also the stage that notices a silent source (it waits for frames)."""
+
     def __init__(
         self,
         inbox: Channel,
@@ -115,6 +117,8 @@ class PoseStage:
 
 
 class WindowStage:
+    """Persons in, per-person windows (and "nobody" jobs) out, every ``rate`` frames."""
+
     def __init__(
         self,
         inbox: Channel,

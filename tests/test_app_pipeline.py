@@ -1,5 +1,6 @@
 """The streaming pipeline with stand-ins for the model and the camera: rates, label changes,
-no-action states, camera loss, looping and clean shutdown. No Qt, no torch, no MediaPipe."""
+no-action states, camera loss, looping and clean shutdown; and its parts (the stage loop, per-person
+scoring, posed frames, the scoring defaults). No Qt, no torch, no MediaPipe."""
 
 from __future__ import annotations
 
@@ -9,15 +10,19 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from app.channels import END, RESET, Channel, stage_loop
+from app.config import LiveConfig
 from app.demo_motion import DemoMotion
 from app.pipeline import Pipeline, Prediction
 from app.records import JsonLinesSink
 from app.synthetic import DemoSource, SkeletonReplaySource, project
+from app.track_scoring import FrameInfo, ScoreSmoother, ScoringSettings, TrackScorer
 from pose.errors import SourceError
 from pose.estimator import PersonPose, PoseResult
 from pose.skeleton import Skeleton
-from pose.sources import Frame, FrameSource
+from pose.sources import Frame, FrameSource, PosedFrame
 
 
 class FakeRecognizer:
@@ -166,8 +171,15 @@ def test_stop_is_quick_and_loses_no_recorded_line(tmp_path: Path) -> None:
 def test_nobody_in_view_is_the_absent_state() -> None:
     preds: list[Prediction] = []
     estimator = FakeEstimator(present=False)
+    # Lossless: live, two "nobody" frames waiting together are one update (latest wins), which on a
+    # busy machine would make the count below depend on timing.
     pipeline = Pipeline(
-        FakeCamera(frames=40), FakeRecognizer(["wave"]), estimator, realtime=False, sinks=[preds.append]
+        FakeCamera(frames=40),
+        FakeRecognizer(["wave"]),
+        estimator,
+        realtime=False,
+        lossless=True,
+        sinks=[preds.append],
     )
     pipeline.start()
     assert pipeline.wait(10)
@@ -248,3 +260,83 @@ def test_pause_holds_the_video() -> None:
         assert view is not None and view.frame.index < frozen + 15
     finally:
         assert pipeline.stop()
+
+
+# -- the parts ----------------------------------------------------------------------------------------
+
+
+def test_the_command_line_defaults_are_the_scoring_defaults() -> None:
+    """Smoothing, hysteresis and the still threshold are defined once (ScoringSettings)."""
+    config = LiveConfig()
+    settings = ScoringSettings(config.smoothing, config.hysteresis, config.still_threshold)
+    assert settings == ScoringSettings() == ScoreSmoother().settings == TrackScorer().settings
+
+
+def test_a_frame_that_carries_its_pose_skips_the_estimator() -> None:
+    """Recognised by its type (pose.sources.PosedFrame), whatever source made it."""
+    motion = DemoMotion(seed=2)
+
+    class Posed(FrameSource):
+        def __init__(self) -> None:
+            super().__init__()
+            self.name, self.index = "posed", 0
+
+        def read(self) -> PosedFrame | None:
+            if self.index >= 40:
+                return None
+            i, self.index = self.index, self.index + 1
+            pose = PoseResult(i, time.monotonic(), t_media=i / 30)
+            joints, _ = motion.frame(1000 + i)
+            pose.persons = [PersonPose(0, joints, project(joints), 1.0)]
+            return PosedFrame(np.zeros((8, 8, 3), np.uint8), i, time.monotonic(), i / 30, pose, "wave")
+
+    class Refusing(FakeEstimator):
+        def process(self, frame: Frame) -> PoseResult:
+            raise AssertionError("a posed frame reached the estimator")
+
+    preds: list[Prediction] = []
+    run(
+        Pipeline(
+            Posed(), FakeRecognizer(["wave"]), Refusing(), realtime=False, lossless=True, sinks=[preds.append]
+        )
+    )
+    assert [p.frame_index for p in preds] == [31, 35, 39] and {p.reference for p in preds} == {"wave"}
+
+
+def test_the_stage_loop_closes_its_outbox_however_it_ends() -> None:
+    """A stage that fails still lets the next stage drain and end: no thread waits forever."""
+    stop = threading.Event()
+    inbox, outbox = Channel(4, False, stop), Channel(4, False, stop)
+    seen: list[object] = []
+
+    def handle(item: object) -> bool:
+        if item == "bad":
+            raise ValueError("this stage broke")
+        seen.append(item)
+        return outbox.put(item)
+
+    for item in ("a", RESET, "bad", "never"):
+        inbox.put(item)
+    with pytest.raises(ValueError, match="broke"):
+        stage_loop(inbox, stop, handle, outbox=outbox)
+    assert seen == ["a", RESET]
+    assert [outbox.get(0.01) for _ in range(3)] == ["a", RESET, END]
+    idle: list[int] = []
+    quiet = Channel(1, True, stop)
+    threading.Timer(0.2, quiet.close).start()
+    stage_loop(quiet, stop, handle, idle=lambda: idle.append(1))  # ends at END, idling meanwhile
+    assert idle
+
+
+def test_a_person_after_nobody_starts_afresh() -> None:
+    scorer = TrackScorer(ScoringSettings(smoothing=0.5, hysteresis=0.0, still_threshold=0.0))
+    about = FrameInfo(0, 0.0, time.monotonic())
+    scorer.person(about, 0, {"wave": 1.0, "jump": 0.0}, 1.0, 2.0)
+    assert dict(scorer.person(about, 0, {"wave": 0.0, "jump": 1.0}, 1.0, 2.0).scores) == {
+        "wave": 0.5,
+        "jump": 0.5,
+    }
+    gone = scorer.nobody(about, 0.0)
+    assert (gone.state, gone.track_id, gone.scores, gone.top) == ("absent", None, [], None)
+    back = scorer.person(about, 0, {"wave": 0.0, "jump": 1.0}, 1.0, 2.0)
+    assert dict(back.scores) == {"wave": 0.0, "jump": 1.0} and back.top == "jump" and back.state == "action"
