@@ -24,6 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from app.capture import Capture
 from app.channels import Channel
@@ -80,7 +81,10 @@ class Pipeline:
         self.estimator = estimator
         self.sinks = list(sinks)
         self.lossless = lossless
-        self._window: dict[str, float] = dict(window=window, crop=crop, frame_rate=frame_rate, rate=rate)
+        # A camera frame's time counts from the pipeline's making.
+        self._window_stage = partial(
+            WindowStage, window=window, crop=crop, frame_rate=frame_rate, rate=rate, t_start=time.monotonic()
+        )
         self._scoring = scoring
         self._stop = threading.Event()
         self._resume = threading.Event()
@@ -106,12 +110,13 @@ class Pipeline:
         )
         self._scoring_ended = threading.Event()  # the label thread has nobody left to serve
         self._threads: list[threading.Thread] = []
-        self._t_start = time.monotonic()
         self._failure: BaseException | None = None
 
     # -- the flow ------------------------------------------------------------------------------
 
     def start(self) -> Pipeline:
+        # The stages are made here: the estimator and the sinks may change until now (the video
+        # writer wraps the one and joins the other).
         stop = self._stop
         pose = PoseStage(
             self._frames,
@@ -123,7 +128,7 @@ class Pipeline:
             self._meter,
             lambda: self._capture.source.name,
         )
-        window = WindowStage(self._poses, self._jobs, stop, **self._window, t_start=self._t_start)
+        window = self._window_stage(self._poses, self._jobs, stop)
         score = ScoreStage(
             self._jobs,
             stop,
