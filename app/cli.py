@@ -260,7 +260,24 @@ def _run_headless(
         if isinstance(pipeline.error, (NeuronLiveError, NeuronCoreError)):
             return _fail(str(pipeline.error))
         return _fail(f"{type(pipeline.error).__name__}: {pipeline.error}", EXIT_FAILED)
+    if pipeline.stats().predictions == 0 and inp.kind != "camera" and not stop.is_set() and not stdout.broken:
+        return _fail(nothing_scored(inp.source, pipeline.stats().frames))
     return EXIT_OK
+
+
+def nothing_scored(source: object, frames: int) -> str:
+    """Why a recording that ended gave no prediction at all, in one line."""
+    from pose.window import MIN_SECONDS
+
+    name = getattr(source, "name", "the recording")
+    if frames == 0:
+        return f"nothing was scored: {name} gave no frames"
+    fps = float(getattr(source, "fps", 0.0) or 0.0)
+    length = f"{frames} frame{'s' if frames != 1 else ''}" + (f", {frames / fps:.2f} s" if fps > 0 else "")
+    return (
+        f"nothing was scored: {name} is too short ({length}); a person must be seen for "
+        f"{MIN_SECONDS:g} s before the first window"
+    )
 
 
 if __name__ == "__main__":

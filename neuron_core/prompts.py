@@ -9,6 +9,7 @@ name, so ``name_prompts`` builds texts of the same shape from the name alone.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,25 @@ class TextContract:
 
 
 TEXTS = TextContract()  # the defaults
+
+# Text encoders that learnt from English text alone (by name prefix): a label in another script reaches
+# them as pieces they never saw in a meaningful context, so its scores are noise.
+ENGLISH_ENCODERS: tuple[str, ...] = ("minilm", "openclip")
+
+
+def foreign_script(label: str, encoder_name: str) -> str | None:
+    """The script of ``label`` (e.g. "CYRILLIC", "CJK") when an English-only encoder cannot read it: most
+    of its letters are not Latin, or it has no letters at all ("no letters"); None when it can."""
+    if not encoder_name.startswith(ENGLISH_ENCODERS):
+        return None
+    scripts = [unicodedata.name(ch, "UNKNOWN").split()[0] for ch in label if ch.isalpha()]
+    if not scripts:
+        return "no letters"
+    others = [name for name in scripts if name != "LATIN"]
+    if len(others) * 2 <= len(scripts):
+        return None
+    return max(set(others), key=others.count)
+
 
 Descriptions = Mapping[str, Mapping[str, Sequence[str]]]
 

@@ -28,7 +28,7 @@ from neuron_core.examples import EXAMPLE_BASELINE, EXAMPLE_WEIGHT, combine, exam
 from neuron_core.labels import MAX_LABELS, LabelSet, label_key, normalize_label
 from neuron_core.laterality import mirror_pairs, resolve_sides
 from neuron_core.model import NeuronModel, class_logits, class_prototypes, fuse
-from neuron_core.prompts import Descriptions, class_text_embeddings
+from neuron_core.prompts import Descriptions, class_text_embeddings, foreign_script
 from neuron_core.text_encoders import TextEncoder, get_text_encoder
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,7 @@ class ZeroShotRecognizer:
         self._cache: dict[str, torch.Tensor] = {}  # label key -> (6, D) class prototypes on self.device
         self._classes: torch.Tensor | None = None  # (C, 6, D) for the current labels, built lazily
         self._examples: dict[str, tuple[np.ndarray, int]] = {}  # label key -> ((6, D) prototype, count)
+        self._warned: set[str] = set()  # label keys already warned about (unreadable to the encoder)
         self.example_weight = EXAMPLE_WEIGHT
         self.example_baseline = EXAMPLE_BASELINE
         self._lock = threading.Lock()
@@ -176,11 +177,30 @@ class ZeroShotRecognizer:
             missing = [label for label in labels if label_key(label) not in self._cache]
         if not missing:
             return
+        self._warn_unreadable(missing)
         # slow: outside the lock
         emb = class_text_embeddings(self.encoder, missing, self.meta.text.source, self.descriptions, self.k)
         protos = class_prototypes(torch.from_numpy(emb)).to(self.device)
         with self._lock:
             self._cache.update((label_key(label), p) for label, p in zip(missing, protos, strict=True))
+
+    def _warn_unreadable(self, labels: Sequence[str]) -> None:
+        """Warn, once per label, about a label the text encoder cannot read: scored, but as noise."""
+        for label in labels:
+            key = label_key(label)
+            script = foreign_script(label, self.encoder.name)
+            if script is None or key in self._warned:
+                continue
+            self._warned.add(key)
+            name = script if script == "CJK" else script.title()
+            what = "has no letters" if script == "no letters" else f"is written in {name} script"
+            log.warning(
+                "label %r %s, which text encoder %r (English) cannot read: its scores will be noise; "
+                "name the action in English",
+                label,
+                what,
+                self.encoder.name,
+            )
 
     def _forget_unused(self) -> None:
         """Keep the cache bounded: drop the oldest entries of labels no longer in the set."""

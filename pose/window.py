@@ -24,6 +24,8 @@ from pose.skeleton import MAX_PERSONS
 RESAMPLE_HZ = PREPROCESS.frame_rate
 # Speeds are measured over this lag, not frame to frame, so pose jitter barely counts as motion.
 MOTION_LAG_S = 0.2
+# A person's first window comes once this much of them has been seen (SlidingWindow's default).
+MIN_SECONDS = 1.0
 # A bound on any history, whatever the timestamps say: seconds at a camera rate no one has.
 MAX_HZ = 240.0
 
@@ -116,7 +118,7 @@ class SlidingWindow:
         window: int = PREPROCESS.window,
         seconds: float = 2.2,
         stride: int = 4,
-        min_seconds: float = 1.0,
+        min_seconds: float = MIN_SECONDS,
         stale_seconds: float = 1.0,
         crop: float = PREPROCESS.test_crop,
         rate: float = PREPROCESS.frame_rate,

@@ -2,7 +2,7 @@
 
 Protocol (see ../shared/NEURON.md): the epoch is chosen by ZSL top-1 on the validation classes
 (pseudo-unseen seen classes), the GZSL stacking constant by H on validation data; the test set is
-scored once with both fixed. Everything here is deterministic: fixed 0.95 crop, eval mode, no
+scored once with both fixed. Everything here is deterministic: the checkpoint's test crop, eval mode, no
 augmentation, the same numbers from one process or many.
 """
 
