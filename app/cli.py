@@ -52,6 +52,9 @@ it; Space pauses. Select one and press "Record example" to teach it by showing i
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pose.backends import backends_help
+    from pose.readers.registry import suffixes_help
+
     parser = argparse.ArgumentParser(
         prog="neuron-live",
         description="Real-time open-vocabulary action recognition from the skeleton of a person on camera:\n"
@@ -67,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--skeleton-file",
         type=Path,
         metavar="FILE",
-        help="replay a skeleton file (interchange .npz; also .skeleton, .bvh, .json, .csv) through the "
+        help=f"replay a skeleton file ({suffixes_help()}: see pose/readers/registry.py) through the "
         "same window and model, no pose stage",
     )
     src.add_argument(
@@ -109,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", "torch", "onnx"),
         help="model runtime: ONNX Runtime (exported once, cached) or PyTorch; auto tries ONNX Runtime "
         "first (default: auto)",
+    )
+
+    pose = parser.add_argument_group("pose")
+    pose.add_argument(
+        "--pose-backend",
+        metavar="NAME",
+        help=f"what finds the persons in camera and video frames: {backends_help()} (default: mediapipe)",
     )
 
     out = parser.add_argument_group("output")

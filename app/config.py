@@ -15,6 +15,7 @@ import yaml
 from app.track_scoring import ScoringSettings
 from neuron_base.devices import DEVICE_CHOICES, DEVICE_HELP, parse_device
 from neuron_base.errors import ConfigError
+from pose.backends import DEFAULT_POSE_BACKEND, POSE_BACKEND_NAMES
 
 DEVICES = DEVICE_CHOICES
 BACKENDS = ("auto", "torch", "onnx")
@@ -40,6 +41,7 @@ class LiveConfig:
     checkpoint: Path | None = None
     device: str = "auto"
     backend: str = "auto"
+    pose_backend: str = DEFAULT_POSE_BACKEND
     headless: bool = False
     record: Path | None = None
     output: Path | None = None
@@ -82,6 +84,10 @@ class LiveConfig:
             raise ConfigError(f"--device must be {DEVICE_HELP}, got {self.device!r}") from None
         if self.backend not in BACKENDS:
             raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.pose_backend not in POSE_BACKEND_NAMES:
+            raise ConfigError(
+                f"--pose-backend must be one of {', '.join(POSE_BACKEND_NAMES)}, got {self.pose_backend!r}"
+            )
         if self.labels is not None and not self.labels:
             raise ConfigError("--labels holds no label: give names separated by commas")
         if self.labels is not None and self.labels_file is not None:

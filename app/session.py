@@ -144,10 +144,11 @@ def load_recognizer(config: LiveConfig, labels: Sequence[str]) -> Recognizer:
 
 
 def pose_estimator(config: LiveConfig, detector: Detector | None = None) -> PoseEstimator:
-    """The app's pose stage for this configuration (MediaPipe unless ``detector`` is given)."""
+    """The app's pose stage for this configuration (its --pose-backend; ``detector`` stands in for
+    the backend's model)."""
     from pose.estimator import PoseEstimator
 
-    return PoseEstimator(max_persons=config.max_persons, detector=detector)
+    return PoseEstimator(max_persons=config.max_persons, detector=detector, pose_backend=config.pose_backend)
 
 
 def build_pipeline(

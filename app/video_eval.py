@@ -397,7 +397,7 @@ def person_snapshots(clip: Clip, detections: Detections, config: LiveConfig, cou
     import cv2
 
     from app.session import pose_estimator
-    from pose.layouts import mediapipe_to_ntu25
+    from pose.backends.mediapipe import mediapipe_to_ntu25
 
     wanted = set(np.linspace(0, len(detections.t_media) - 1, count).round().astype(int).tolist())
     estimator = pose_estimator(config, RecordedDetector(detections))

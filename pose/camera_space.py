@@ -13,7 +13,7 @@ body's offset from the image centre in units of its own size, in which the field
 
 The solve runs in MediaPipe's axes (x right, y down, z away from the camera: the image's own axes,
 those of a pinhole camera) and the result is turned into Kinect axes with the same half turn
-:func:`pose.layouts.mediapipe_to_ntu25` applies to the joints.
+:func:`pose.backends.mediapipe.mediapipe_to_ntu25` applies to the joints.
 """
 
 from __future__ import annotations

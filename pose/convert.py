@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from pose.backends import DEFAULT_POSE_BACKEND, backends_help, check_pose_backend
 from pose.errors import NeuronLiveError, SkeletonError
 from pose.layouts import NUM_JOINTS
 from pose.skeleton import MAX_PERSONS, Skeleton, save_npz
@@ -52,12 +53,14 @@ def convert(
     max_frames: int | None = None,
     backend: str = "auto",
     progress: bool = True,
+    pose_backend: str = DEFAULT_POSE_BACKEND,
 ) -> Skeleton:
     """Run pose on every frame of ``source`` and return the tracked persons as a Skeleton.
 
+    ``pose_backend`` names the pose backend (see :mod:`pose.backends`), ``backend`` its variant.
     Ctrl+C ends the capture early (the way to stop a camera) and keeps what was captured.
     """
-    from pose.estimator import PoseEstimator  # MediaPipe starts only once the input is known good
+    from pose.estimator import PoseEstimator  # the pose model starts only once the input is known good
 
     frames: list[dict[int, np.ndarray]] = []
     times: list[float] = []
@@ -65,7 +68,9 @@ def convert(
     with (
         # The scene as filmed: two persons keep their placement and headings (the live path turns
         # each person to face the camera; a converted file is data, not a model input).
-        PoseEstimator(max_persons, backend=backend, face_camera=False) as estimator,
+        PoseEstimator(
+            max_persons, backend=backend, face_camera=False, pose_backend=pose_backend
+        ) as estimator,
         tqdm(total=total, unit="frame", desc=Path(source.name).name, disable=not progress) as bar,
     ):
         try:
@@ -79,7 +84,7 @@ def convert(
                 bar.update()
         except KeyboardInterrupt:
             log.warning("interrupted: keeping the %d frames captured so far", len(frames))
-        backend_name = estimator.backend_name
+        backend_name = f"{estimator.pose_backend}-{estimator.backend_name}"
     if not frames:
         raise SkeletonError(f"{source.name}: no frames were read")
     slots = assign_slots(frames)
@@ -95,7 +100,7 @@ def convert(
     fps = source.fps
     if isinstance(source, CameraSource) and len(times) > 1 and times[-1] > times[0]:
         fps = (len(times) - 1) / (times[-1] - times[0])  # what the camera really delivered
-    meta = {"dataset": "neuron-convert", "pose": f"mediapipe-{backend_name}"}
+    meta = {"dataset": "neuron-convert", "pose": backend_name}
     return Skeleton(joints, valid, fps, label=label, source=source.name, meta=meta)
 
 
@@ -110,7 +115,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-persons", type=int, default=MAX_PERSONS, help="persons to detect (default 2)")
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of an image folder (default 30)")
     parser.add_argument("--max-frames", type=int, help="stop after this many frames (or press Ctrl+C)")
-    parser.add_argument("--backend", choices=("auto", "tasks", "legacy"), default="auto", help="pose API")
+    parser.add_argument(
+        "--pose-backend",
+        default=DEFAULT_POSE_BACKEND,
+        metavar="NAME",
+        help=f"what finds the persons: {backends_help()} (default: {DEFAULT_POSE_BACKEND})",
+    )
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        help="the pose backend's variant; MediaPipe: auto, tasks or legacy (default: auto)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -125,10 +140,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SkeletonError("--label is empty")
         if args.max_persons < 1 or (args.max_frames is not None and args.max_frames < 1):
             raise SkeletonError("--max-persons and --max-frames must be at least 1")
+        check_pose_backend(args.pose_backend)
         if not args.output.parent.is_dir():
             raise SkeletonError(f"{args.output}: its folder does not exist")
         with open_source(args.input, fps=args.fps) as source:
-            skeleton = convert(source, args.max_persons, label, args.max_frames, args.backend, not args.quiet)
+            skeleton = convert(
+                source,
+                args.max_persons,
+                label,
+                args.max_frames,
+                args.backend,
+                not args.quiet,
+                args.pose_backend,
+            )
         try:
             save_npz(skeleton, args.output)
         except OSError as exc:

@@ -1,33 +1,45 @@
-"""MediaPipe pose on frames: NTU-25 skeletons in metres, with person ids that stay put across frames.
+"""Pose on frames: NTU-25 skeletons in metres, with person ids that stay put across frames.
 
-Two routes, both offline. The preferred one is MediaPipe Tasks' ``PoseLandmarker``, which finds
-several persons; it needs a ``.task`` bundle that is normally downloaded, so we assemble it from the
-two models the mediapipe wheel ships (adding the input-normalisation metadata the Tasks runtime
-reads) and cache it. If that fails, the legacy ``mp.solutions.pose`` API (one person) takes over
-with a logged warning. A frame that fails, or whose landmarks are not finite, yields no person
-rather than an exception or NaN joints: the live loop must survive a bad frame.
+A pose backend (:mod:`pose.backends`, chosen by name; MediaPipe by default) finds the persons and
+maps each to NTU-25 joints, image points and a visibility; everything after that is here and the
+same for every backend: tracking, the choice of the most prominent persons, placing each in camera
+space, turning it to face the camera, smoothing. A frame that fails, or whose landmarks are not
+finite, yields no person rather than an exception or NaN joints: the live loop must survive a bad
+frame.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 import time
-import warnings
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
 
 import cv2
 import numpy as np
 
+from neuron_base.paths import cache_dir as cache_dir  # re-exported: the detection caches live there
+from pose import backends
+from pose.backends import DEFAULT_POSE_BACKEND, Detection, Detector, PoseBackend, RawPose
 from pose.camera_space import DEFAULT_HFOV_DEG, CameraSpace, FaceCamera
 from pose.errors import PoseError
-from pose.layouts import MP, J, mediapipe_to_ntu25
+from pose.layouts import J
 from pose.sources import Frame
+
+__all__ = [
+    "Detector",
+    "PersonPose",
+    "PoseEstimator",
+    "PoseResult",
+    "RawPose",
+    "cache_dir",
+    "default_candidates",
+    "detection_settings",
+    "fit_for_detection",
+    "prominence",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,30 +70,9 @@ MAX_PREDICT_S = 0.3
 # time (MediaPipe's networks, not the frame's size, cost the time) and moves landmarks, so it is off.
 DETECT_MAX_SIDE: int | None = None
 
-# protobuf 4 warns, from inside mediapipe 0.10.14's result conversion, about an API mediapipe still
-# calls; it is not ours to fix and says nothing to a user.
-warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
-
-# Bundle member, model file in the mediapipe wheel, and the input normalisation (pixel - mean) / std
-# the network was trained with, which the Tasks runtime reads from each model's metadata: the
-# detector takes [-1, 1], the landmark model [0, 1].
-BUNDLE_MODELS = (
-    ("pose_detector.tflite", "pose_detection/pose_detection.tflite", 127.5, 127.5),
-    ("pose_landmarks_detector.tflite", "pose_landmark/pose_landmark_full.tflite", 0.0, 255.0),
-)
-
-
-def _mediapipe_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("mediapipe")
-    except PackageNotFoundError:
-        return "absent"
-
 
 def default_candidates(max_persons: int) -> int:
-    """How many persons MediaPipe is asked for when ``max_persons`` are tracked."""
+    """How many persons the detector is asked for when ``max_persons`` are tracked."""
     return max(MIN_CANDIDATES, CANDIDATES_PER_PERSON * max_persons)
 
 
@@ -90,152 +81,28 @@ def detection_settings(
     backend: str = "auto",
     min_confidence: float = 0.5,
     detect_max_side: int | None = DETECT_MAX_SIDE,
+    pose_backend_name: str = DEFAULT_POSE_BACKEND,
 ) -> dict:
     """Everything that decides what the detector reports for a given frame, for keying caches of
-    detections: the detector settings of :class:`PoseEstimator`, and MediaPipe's version. An option
-    at its neutral value (``detect_max_side`` None: full frames) is left out, so adding an option
-    does not invalidate caches made without it."""
+    detections: the detector settings of :class:`PoseEstimator` (``backend`` is the pose backend's
+    variant), and the pose backend's name and version. An option at its neutral value
+    (``detect_max_side`` None: full frames; the default pose backend) is left out, so adding an
+    option does not invalidate caches made without it."""
     settings = {"backend": backend, "num_poses": num_poses, "min_confidence": min_confidence}
     if detect_max_side is not None:
         settings["detect_max_side"] = detect_max_side
-    return settings | {"mediapipe": _mediapipe_version()}
-
-
-def cache_dir() -> Path:
-    """Where derived files (the pose bundle) live: $NEURON_LIVE_CACHE, else the user's cache dir."""
-    if env := os.environ.get("NEURON_LIVE_CACHE"):
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "neuron-live"
-
-
-def _bundle_ok(path: Path) -> bool:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return {m[0] for m in BUNDLE_MODELS} <= set(zf.namelist()) and zf.testzip() is None
-    except (OSError, zipfile.BadZipFile):
-        return False
-
-
-def pose_landmarker_bundle(directory: Path | None = None) -> Path:
-    """Path of a Tasks ``.task`` bundle for PoseLandmarker, built from the wheel's models if absent.
-
-    The bundle is named after the mediapipe version whose models it holds, written to a temporary
-    file and renamed, so concurrent processes and crashes never leave a half-written bundle.
-    """
-    import mediapipe as mp
-    from mediapipe.tasks.python.metadata.metadata_writers import metadata_writer, model_asset_bundle_utils
-
-    directory = directory or cache_dir()
-    path = directory / f"pose_landmarker_full_mediapipe-{mp.__version__}.task"
-    if path.exists() and _bundle_ok(path):
-        return path
-    root = Path(mp.__file__).parent / "modules"
-    models: dict[str, bytes] = {}
-    for member, model, mean, std in BUNDLE_MODELS:
-        writer = metadata_writer.MetadataWriter.create(bytearray((root / model).read_bytes()))
-        writer.add_general_info(member.removesuffix(".tflite")).add_image_input([mean], [std])
-        models[member] = bytes(writer.populate()[0])
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        model_asset_bundle_utils.create_model_asset_bundle(models, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    log.info("built the pose bundle %s", path)
-    return path
-
-
-# One detected person before tracking: world landmarks (33, 3) in metres, image landmarks (33, 4) as
-# normalised x, y, z and visibility.
-RawPose = tuple[np.ndarray, np.ndarray]
-
-
-class Detector(Protocol):
-    """What finds the persons in one frame: MediaPipe, or (to re-score a video without running
-    MediaPipe again) detections recorded earlier. ``image`` is the BGR frame, ``timestamp_ms``
-    strictly increasing."""
-
-    name: str
-
-    def detect(self, image: np.ndarray, timestamp_ms: int) -> list[RawPose]: ...
-
-    def close(self) -> None: ...
-
-
-class _TasksBackend:
-    """MediaPipe Tasks PoseLandmarker in video mode (tracks between frames, several persons)."""
-
-    name = "tasks"
-
-    def __init__(self, max_persons: int, min_confidence: float, bundle: Path) -> None:
-        import mediapipe as mp
-        from mediapipe.tasks.python import BaseOptions, vision
-
-        self._mp = mp
-        options = vision.PoseLandmarkerOptions(
-            base_options=BaseOptions(model_asset_path=str(bundle)),
-            running_mode=vision.RunningMode.VIDEO,
-            num_poses=max_persons,
-            min_pose_detection_confidence=min_confidence,
-            min_pose_presence_confidence=min_confidence,
-            min_tracking_confidence=min_confidence,
-        )
-        self._landmarker = vision.PoseLandmarker.create_from_options(options)
-
-    def detect(self, image: np.ndarray, timestamp_ms: int) -> list[RawPose]:
-        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        result = self._landmarker.detect_for_video(
-            self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb), timestamp_ms
-        )
-        return [
-            (
-                np.array([(p.x, p.y, p.z) for p in world], np.float32),
-                np.array([(p.x, p.y, p.z, p.visibility or 0.0) for p in img], np.float32),
-            )
-            for world, img in zip(result.pose_world_landmarks, result.pose_landmarks, strict=True)
-        ]
-
-    def close(self) -> None:
-        self._landmarker.close()
-
-
-class _LegacyBackend:
-    """``mp.solutions.pose`` (full model, the only complexity shipped in the wheel): one person."""
-
-    name = "legacy"
-
-    def __init__(self, min_confidence: float, smooth: bool) -> None:
-        import mediapipe as mp
-
-        self._pose = mp.solutions.pose.Pose(
-            static_image_mode=False,
-            model_complexity=1,
-            smooth_landmarks=smooth,
-            min_detection_confidence=min_confidence,
-            min_tracking_confidence=min_confidence,
-        )
-
-    def detect(self, image: np.ndarray, timestamp_ms: int) -> list[RawPose]:
-        result = self._pose.process(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-        if result.pose_world_landmarks is None or result.pose_landmarks is None:
-            return []
-        world = np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark], np.float32)
-        img = np.array([(p.x, p.y, p.z, p.visibility) for p in result.pose_landmarks.landmark], np.float32)
-        return [(world, img)]
-
-    def close(self) -> None:
-        self._pose.close()
+    if pose_backend_name != DEFAULT_POSE_BACKEND:
+        settings["pose_backend"] = pose_backend_name
+    return settings | {pose_backend_name: backends.pose_backend(pose_backend_name).version()}
 
 
 @dataclass
 class PersonPose:
     """One person in one frame: NTU-25 joints in metres, Kinect axes, origin at the camera as in
-    the Kinect recordings (MediaPipe's hip-centred world joints placed by :mod:`pose.camera_space`;
+    the Kinect recordings (the backend's hip-centred world joints placed by :mod:`pose.camera_space`;
     with ``camera_space=False`` the origin is between the hips); ``image_xy`` the same joints in
     normalised image coordinates of the unmirrored frame, for drawing (may fall outside [0, 1] for
-    joints out of view); ``visibility`` MediaPipe's mean landmark visibility in [0, 1]."""
+    joints out of view); ``visibility`` the backend's mean keypoint visibility in [0, 1]."""
 
     track_id: int
     joints: np.ndarray  # (25, 3) float32
@@ -319,19 +186,25 @@ def _without_duplicates(persons: list[PersonPose], scale: np.ndarray) -> list[Pe
     return kept
 
 
-def prominence(image: np.ndarray, aspect: float) -> float:
-    """How much one detected person (MediaPipe image landmarks (33, 4): x, y, z, visibility) looks
-    like the one a user means, before motion counts: large (torso length in units of image height),
-    fully visible (share of landmarks seen and inside the picture) and central (horizontally).
+def prominence(image: np.ndarray, aspect: float, image_xy: np.ndarray | None = None) -> float:
+    """How much one detected person looks like the one a user means, before motion counts: large
+    (torso length in units of image height), fully visible (share of keypoints seen and inside the
+    picture) and central (horizontally). ``image`` is the backend's image points (K, 4): x, y, z,
+    visibility; ``image_xy`` the person's NTU-25 image joints, which give hips and shoulders
+    (default: ``image`` read as MediaPipe's 33 landmarks).
 
-    MediaPipe's detector ranks people by its own confidence, so in a crowd it may report two small
-    people far behind the ones in front; this is what ranks them instead.
+    A detector ranks people by its own confidence, so in a crowd it may report two small people far
+    behind the ones in front; this is what ranks them instead.
     """
+    if image_xy is None:
+        mediapipe = backends.pose_backend("mediapipe")
+        image_xy = mediapipe.to_detection((np.zeros((len(image), 3)), image)).image_xy
     xy = image[:, :2].astype(np.float64)
     inside = (xy >= 0.0).all(axis=1) & (xy <= 1.0).all(axis=1)
     complete = float(np.mean(inside & (image[:, 3] >= VISIBLE)))
-    hips = xy[[MP["left_hip"], MP["right_hip"]]].mean(0)
-    shoulders = xy[[MP["left_shoulder"], MP["right_shoulder"]]].mean(0)
+    ntu = np.asarray(image_xy, np.float64)
+    hips = ntu[J["spine_base"]]
+    shoulders = ntu[[J["left_shoulder"], J["right_shoulder"]]].mean(0)
     torso = float(np.hypot((shoulders[0] - hips[0]) * aspect, shoulders[1] - hips[1]))
     off_centre = min(abs(float(hips[0]) - 0.5) * 2.0, 1.0)
     return torso * complete * (1.0 - OFF_CENTRE_PENALTY * off_centre)
@@ -461,19 +334,21 @@ def fit_for_detection(image: np.ndarray, max_side: int | None) -> np.ndarray:
 class PoseEstimator:
     """Frames in, tracked NTU-25 persons out.
 
-    ``backend`` is "auto" (Tasks, else legacy with a warning), "tasks" or "legacy"; ``backend_name``
-    says which one runs. Pose runs on the frame as captured (never mirrored), so left stays left.
-    ``smooth`` filters each person's joints over time (legacy does it inside MediaPipe, for Tasks a
-    One-Euro filter per track does). ``track_distance`` is how far, in torso lengths, a person's hips
-    may move between two sightings and keep the id; ``track_timeout`` how long, in seconds, an
-    unseen id is kept. ``camera_space`` places each person's joints in camera space from the image
-    landmarks, with a pinhole camera of horizontal field of view ``hfov_deg`` (see
-    :mod:`pose.camera_space`); without it every person stands at the origin. ``detector`` replaces
-    MediaPipe by another :class:`Detector` (recorded detections), everything after it unchanged.
-    ``candidates`` is how many persons MediaPipe looks for (default: ``default_candidates``); of
+    ``pose_backend`` names the pose backend (see :mod:`pose.backends`; default MediaPipe) and
+    ``backend`` its variant: for MediaPipe "auto" (Tasks, else legacy with a warning), "tasks" or
+    "legacy"; ``backend_name`` says which one runs. Pose runs on the frame as captured (never
+    mirrored), so left stays left. ``smooth`` filters each person's joints over time (legacy
+    MediaPipe does it itself, for the others a One-Euro filter per track does). ``track_distance``
+    is how far, in torso lengths, a person's hips may move between two sightings and keep the id;
+    ``track_timeout`` how long, in seconds, an unseen id is kept. ``camera_space`` places each
+    person's joints in camera space from the image points, with a pinhole camera of horizontal
+    field of view ``hfov_deg`` (see :mod:`pose.camera_space`); without it every person stands at
+    the origin. ``detector`` replaces the backend's model by another :class:`Detector` (recorded
+    detections), everything after it unchanged: its raw poses are mapped by the backend.
+    ``candidates`` is how many persons the detector looks for (default: ``default_candidates``); of
     those, the ``max_persons`` most prominent are tracked and reported (see :func:`prominence`).
     ``face_camera`` turns each person to face the camera (see :class:`pose.camera_space.FaceCamera`).
-    ``detect_max_side`` shrinks larger frames before MediaPipe (None: full resolution).
+    ``detect_max_side`` shrinks larger frames before detection (None: full resolution).
     """
 
     def __init__(
@@ -491,11 +366,15 @@ class PoseEstimator:
         candidates: int | None = None,
         face_camera: bool = True,
         detect_max_side: int | None = DETECT_MAX_SIDE,
+        pose_backend: str = DEFAULT_POSE_BACKEND,
     ) -> None:
         if max_persons < 1:
             raise PoseError(f"max_persons must be at least 1, got {max_persons}")
-        if backend not in ("auto", "tasks", "legacy"):
-            raise PoseError(f"unknown pose backend {backend!r} (expected auto, tasks or legacy)")
+        self._pose = backends.pose_backend(pose_backend)
+        if backend not in self._pose.variants:
+            raise PoseError(
+                f"unknown {self._pose.name} variant {backend!r} (expected {', '.join(self._pose.variants)})"
+            )
         self.max_persons = max_persons
         self.detect_max_side = detect_max_side
         self._camera = CameraSpace(hfov_deg, smoother=_OneEuro if smooth else None) if camera_space else None
@@ -503,30 +382,41 @@ class PoseEstimator:
         self.candidates = candidates or default_candidates(max_persons)
         if self.candidates < max_persons:
             raise PoseError(f"candidates ({self.candidates}) must be at least max_persons ({max_persons})")
-        self.detector_settings = detection_settings(self.candidates, backend, min_confidence, detect_max_side)
-        self._backend = detector or self._create(backend, self.candidates, min_confidence, bundle_dir, smooth)
+        self.detector_settings = detection_settings(
+            self.candidates, backend, min_confidence, detect_max_side, self._pose.name
+        )
+        self._backend = detector or self._create(
+            self._pose, backend, self.candidates, min_confidence, bundle_dir, smooth
+        )
         self._tracker = _Tracker(track_distance, track_timeout)
-        self._smooth = smooth and self._backend.name == "tasks"
+        self._smooth = smooth and self._pose.smooth_after(self._backend.name)
         self._filters: dict[int, _OneEuro] = {}
         self._last_ts = -1
-        if self._backend.name == "legacy" and max_persons > 1:
-            log.warning("legacy MediaPipe pose finds one person only (asked for %d)", max_persons)
+        limit = self._pose.max_poses(self._backend.name)
+        if limit is not None and max_persons > limit:
+            log.warning(
+                "%s %s pose finds %d person(s) only (asked for %d)",
+                self._backend.name,
+                self._pose.name,
+                limit,
+                max_persons,
+            )
 
     @staticmethod
     def _create(
-        backend: str, max_persons: int, min_confidence: float, bundle_dir: Path | None, smooth: bool
+        backend: PoseBackend,
+        variant: str,
+        num_poses: int,
+        min_confidence: float,
+        bundle_dir: Path | None,
+        smooth: bool,
     ) -> Detector:
-        if backend in ("auto", "tasks"):
-            try:
-                return _TasksBackend(max_persons, min_confidence, pose_landmarker_bundle(bundle_dir))
-            except Exception as exc:  # any failure to build or load the bundle: fall back
-                if backend == "tasks":
-                    raise PoseError(f"MediaPipe Tasks pose landmarker unavailable: {exc}") from exc
-                log.warning("MediaPipe Tasks pose unavailable (%s); using legacy single-person pose", exc)
-        try:
-            return _LegacyBackend(min_confidence, smooth)
-        except Exception as exc:
-            raise PoseError(f"MediaPipe pose cannot be started: {exc}") from exc
+        return backend.open(variant, num_poses, min_confidence, bundle_dir, smooth)
+
+    @property
+    def pose_backend(self) -> str:
+        """The pose backend's name (``backend_name`` says which of its variants runs)."""
+        return self._pose.name
 
     @property
     def backend_name(self) -> str:
@@ -558,24 +448,27 @@ class PoseEstimator:
         raw = self.detect(frame)
         aspect = frame.image.shape[1] / max(frame.image.shape[0], 1) if frame.image.ndim == 3 else 1.0
         found: list[PersonPose] = []
-        # By id() of the person (tracking drops and reorders them): raw landmarks and prominence.
-        landmarks: dict[int, tuple[RawPose, float]] = {}
+        # By id() of the person (tracking drops and reorders them): the detection and its prominence.
+        detections: dict[int, tuple[Detection, float]] = {}
         for world, img in raw:
             if not (np.isfinite(world).all() and np.isfinite(img).all()):
-                log.warning("frame %d: MediaPipe returned non-finite landmarks; person skipped", frame.index)
+                log.warning(
+                    "frame %d: %s returned non-finite landmarks; person skipped", frame.index, self._pose.name
+                )
                 continue
-            visibility = float(np.clip(img[:, 3].mean(), 0.0, 1.0))
-            image_xy = mediapipe_to_ntu25(img[:, :2], world=False)
-            found.append(PersonPose(0, mediapipe_to_ntu25(world), image_xy, visibility))
-            landmarks[id(found[-1])] = ((world, img), prominence(img, aspect))
-        prominences = {id(p): landmarks[id(p)][1] for p in found}
+            found_now = self._pose.to_detection((world, img))
+            found.append(PersonPose(0, found_now.joints, found_now.image_xy, found_now.visibility))
+            detections[id(found[-1])] = (found_now, prominence(img, aspect, found_now.image_xy))
+        prominences = {id(p): detections[id(p)][1] for p in found}
         result.persons = self._track(found, prominences, frame.image.shape, result.t)
         if self._camera is not None and result.persons:
             height, width = frame.image.shape[:2]
             self._camera.keep({p.track_id for p in result.persons})
             for person in result.persons:
-                world, img = landmarks[id(person)][0]
-                root = self._camera.root(person.track_id, world, img, width, height, result.t)
+                detection = detections[id(person)][0]
+                root = self._camera.root(
+                    person.track_id, detection.world, detection.image, width, height, result.t
+                )
                 person.joints = person.joints + root
         if self._facing is not None and result.persons:
             self._facing.keep({p.track_id for p in result.persons})

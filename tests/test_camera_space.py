@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 
+from pose.backends.mediapipe import mediapipe_to_ntu25
 from pose.camera_space import (
     DEFAULT_DEPTH_M,
     DEFAULT_HFOV_DEG,
@@ -21,7 +22,7 @@ from pose.camera_space import (
 )
 from pose.errors import PoseError
 from pose.estimator import PoseEstimator, PoseResult
-from pose.layouts import J, mediapipe_to_ntu25
+from pose.layouts import J
 from pose.sources import Frame, VideoSource
 from tests.conftest import shared_path
 

@@ -11,9 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-import pose.estimator as estimator_module
+import pose.backends.mediapipe as mediapipe_backend
+from pose.backends.mediapipe import pose_landmarker_bundle
 from pose.errors import PoseError
-from pose.estimator import PoseEstimator, PoseResult, pose_landmarker_bundle
+from pose.estimator import PoseEstimator, PoseResult
 from pose.layouts import NTU25_BONES, J
 from pose.sources import Frame, VideoSource
 from pose.window import SlidingWindow
@@ -152,7 +153,7 @@ def test_falls_back_to_legacy_when_tasks_fails(monkeypatch, caplog, tmp_path: Pa
     def broken(directory=None):
         raise OSError("disk full")
 
-    monkeypatch.setattr(estimator_module, "pose_landmarker_bundle", broken)
+    monkeypatch.setattr(mediapipe_backend, "pose_landmarker_bundle", broken)
     with caplog.at_level(logging.WARNING, logger="pose.estimator"):
         with PoseEstimator(max_persons=1) as est:
             assert est.backend_name == "legacy"

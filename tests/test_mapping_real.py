@@ -1,7 +1,7 @@
 """The MediaPipe-33 to NTU-25 mapping checked on real MediaPipe output against real Kinect skeletons.
 
 MediaPipe output: the yoga landmark CSVs in ../shared/data/mediapipe_yoga (read with the project's
-reader, which maps them with ``pose.layouts.mediapipe_to_ntu25``). Reference: the NTU RGB+D Kinect
+reader, which maps them with ``pose.backends.mediapipe.mediapipe_to_ntu25``). Reference: the NTU RGB+D Kinect
 recordings in ../shared/data/ntu_skeletons, measured here, not quoted.
 """
 

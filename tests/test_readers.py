@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pose.backends.mediapipe import MP
 from pose.errors import SkeletonError
-from pose.layouts import MP, J
+from pose.layouts import J
 from pose.readers import (
     NTU120_CLASSES,
     NW_UCLA_CLASSES,

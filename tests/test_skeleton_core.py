@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pose.backends.mediapipe import MP, mediapipe_to_ntu25
 from pose.errors import SkeletonError
-from pose.layouts import MEDIAPIPE_TO_KINECT, MP, NTU25_BONES, NUM_JOINTS, J, mediapipe_to_ntu25
+from pose.layouts import MEDIAPIPE_TO_KINECT, NTU25_BONES, NUM_JOINTS, J
 from pose.normalize import normalize_window
 from pose.skeleton import Skeleton, load_npz, save_npz
 

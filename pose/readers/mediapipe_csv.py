@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pose.backends.mediapipe import MP, mediapipe_to_ntu25
 from pose.errors import SkeletonError, one_line
-from pose.layouts import MP, mediapipe_to_ntu25
 from pose.readers._common import read_text
 from pose.skeleton import Skeleton
 
