@@ -12,13 +12,10 @@ import torch
 
 from app.pipeline import Pipeline, Prediction
 from app.synthetic import DemoSource
-from neuron_core.checkpoint import CheckpointMeta
-from neuron_core.config import ModelConfig
-from neuron_core.model import NeuronModel
 from neuron_core.recognizer import ZeroShotRecognizer
 from neuron_core.text_encoders import HashingEncoder
-from pose.normalize import Preprocess
-from tests.test_recognizer import CONFIG, DIM
+from tests.doubles import DIM, make_meta, tiny_model
+from tests.doubles import TINY_CONFIG as CONFIG
 
 WINDOW = CONFIG["window"]
 SLOW_S = 1.5
@@ -52,8 +49,7 @@ def wait_for(condition, timeout: float = 10.0) -> None:
 
 def make_recognizer(encoder: HashingEncoder) -> ZeroShotRecognizer:
     torch.manual_seed(0)
-    meta = CheckpointMeta(text_encoder=f"hash-{DIM}", text_dim=DIM, preprocess=Preprocess(window=WINDOW))
-    recognizer = ZeroShotRecognizer(NeuronModel(ModelConfig(**CONFIG)), meta, encoder, k=2)
+    recognizer = ZeroShotRecognizer(tiny_model(), make_meta(WINDOW), encoder, k=2)
     recognizer.set_labels(["wave", "jump"])
     return recognizer
 

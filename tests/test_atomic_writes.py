@@ -22,6 +22,7 @@ import pytest
 from app.label_store import LABELS_FILE, load_labels, save_labels
 from neuron_base.atomic import atomic_path, atomic_write_bytes, atomic_write_text, temp_path
 from tests.conftest import ROOT
+from tests.doubles import hash_checkpoint as tiny_checkpoint  # test_soak imports it from here
 
 KILLS = 80
 # Two versions big enough (about 20 KB) that writing one takes several system calls.
@@ -158,19 +159,6 @@ def test_a_torn_or_foreign_file_falls_back_to_defaults(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- recordings
-
-
-def tiny_checkpoint(path: Path) -> Path:
-    """A small untrained model with the dependency-free hashing text encoder: loads in a blink."""
-    from neuron_core.checkpoint import CheckpointMeta, save_checkpoint
-    from neuron_core.config import ModelConfig
-    from neuron_core.model import NeuronModel
-
-    config = ModelConfig(
-        backbone_channels=(8, 16), backbone_strides=(2, 2), feat_dim=16, text_dim=32,
-        n_spatial=10, n_temporal=10, keep=(6, 4, 2), prefixes=(1, 2, 4),
-    )  # fmt: skip
-    return save_checkpoint(path, NeuronModel(config), CheckpointMeta(text_encoder="hash-32", text_dim=32))
 
 
 def run_and_kill(tmp_path: Path, record: Path, lines_before_kill: int) -> subprocess.CompletedProcess:

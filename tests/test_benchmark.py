@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, shared_path
-from tests.test_training import TINY_MODEL
+from tests.doubles import TRAIN_MODEL as TINY_MODEL
 from training.benchmark import name_key, plan, score, summarise
 
 

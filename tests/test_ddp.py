@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from tests.conftest import ROOT, shared_path
-from tests.test_training import TEST_CACHE, TINY_MODEL
+from tests.doubles import TRAIN_MODEL as TINY_MODEL
+from tests.test_training import TEST_CACHE
 
 COMPARED = ("val_zsl_names", "val_gzsl", "val_seen_top1", "test_seen_top1", "test_zsl_names", "test_gzsl")
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, shared_path
+from tests.doubles import TRAIN_MODEL
 from tests.test_training import TEST_CACHE
 from training.metrics import (
     choose_calibration,
@@ -111,18 +112,6 @@ def test_per_class_topk_reports_absent_classes_as_none():
 # the evaluate command
 
 
-TINY = dict(
-    backbone_channels=(8, 8, 16, 16),
-    backbone_strides=(1, 2, 1, 2),
-    feat_dim=16,
-    window=32,
-    prefixes=(2, 4, 8),
-    n_spatial=20,
-    n_temporal=20,
-    keep=(15, 10, 5),
-)
-
-
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
     """An untrained tiny model in a real checkpoint: the command's schema does not need a good model."""
@@ -134,7 +123,7 @@ def tiny_checkpoint(tmp_path_factory):
     from pose.normalize import Preprocess
 
     torch.manual_seed(0)
-    model = NeuronModel(ModelConfig(**TINY))
+    model = NeuronModel(ModelConfig(**TRAIN_MODEL))
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     meta = CheckpointMeta(text_encoder="minilm-l6-v2", text_dim=384, preprocess=Preprocess(window=32))
     save_checkpoint(path, model, meta)

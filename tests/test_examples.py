@@ -10,15 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from neuron_core.config import ModelConfig
 from neuron_core.errors import ModelError
 from neuron_core.examples import combine, example_prototype, few_shot_metrics, fused_cosines
-from neuron_core.model import NeuronModel
 from neuron_core.recognizer import ZeroShotRecognizer
 from tests.conftest import shared_path
+from tests.doubles import CountingEncoder, make_meta, tiny_model, windows
 from tests.test_app_cli import random_checkpoint  # noqa: F401 (a shared fixture)
 from tests.test_evaluate import _evaluate, tiny_checkpoint  # noqa: F401 (a shared fixture)
-from tests.test_recognizer import CONFIG, CountingEncoder, make_meta, windows
 
 D = 8
 
@@ -53,7 +51,7 @@ def test_combine_leaves_untaught_labels_alone_and_mixes_taught_ones() -> None:
 @pytest.fixture
 def recognizer() -> ZeroShotRecognizer:
     torch.manual_seed(0)
-    return ZeroShotRecognizer(NeuronModel(ModelConfig(**CONFIG)), make_meta(), CountingEncoder(), k=4)
+    return ZeroShotRecognizer(tiny_model(), make_meta(), CountingEncoder(), k=4)
 
 
 def test_recognizer_examples_move_scores_toward_the_taught_label(recognizer: ZeroShotRecognizer) -> None:

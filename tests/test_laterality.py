@@ -114,7 +114,7 @@ def test_mirror_pair_command_on_real_clips_with_an_untrained_model(tmp_path) -> 
     from neuron_core.config import ModelConfig
     from neuron_core.model import NeuronModel
     from tests.conftest import ROOT
-    from tests.test_training import TINY_MODEL
+    from tests.doubles import TRAIN_MODEL as TINY_MODEL
     from training.train import main
 
     torch.manual_seed(0)

@@ -11,18 +11,11 @@ from neuron_core.config import FULL_CHANNELS, ModelConfig
 from neuron_core.errors import ModelError
 from neuron_core.model import NeuronHead, NeuronModel, ShiftGCN, class_logits, fuse
 from neuron_core.shift_gcn import temporal_blocks, temporal_shift
+from tests.doubles import TINY_CONFIG
 
-TINY = dict(
-    window=16,
-    backbone_channels=(8, 8, 16, 16),
-    backbone_strides=(1, 2, 1, 2),
-    feat_dim=16,
-    text_dim=12,
-    n_spatial=10,
-    n_temporal=10,
-    keep=(6, 4, 2),
-    prefixes=(1, 2, 4),
-)
+# Four backbone blocks (two of stride 1) and a 12-wide text space: the recogniser tests' tiny model,
+# deeper, so the per-block tests see both strides.
+TINY = {**TINY_CONFIG, "backbone_channels": (8, 8, 16, 16), "backbone_strides": (1, 2, 1, 2), "text_dim": 12}
 
 
 def tiny_config(**overrides: object) -> ModelConfig:

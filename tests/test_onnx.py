@@ -21,6 +21,7 @@ from neuron_core.text_encoders import HashingEncoder
 from pose.normalize import normalize_window
 from pose.readers.ntu import NTU120_CLASSES, read_ntu_skeleton
 from tests.conftest import shared_path
+from tests.doubles import TINY_CONFIG, tiny_model
 
 # Embeddings are unit vectors; two runtimes that order float sums differently agree to ~1e-7 ...
 TOLERANCE = 1e-4
@@ -31,17 +32,6 @@ TOLERANCE = 1e-4
 NEAR_TIE_SHARE = 0.25
 NEAR_TIE_MAX = 2e-2
 # A model small enough to export in seconds, for the cache tests.
-TINY = dict(
-    window=16,
-    backbone_channels=(8, 16),
-    backbone_strides=(2, 2),
-    feat_dim=16,
-    text_dim=16,
-    n_spatial=10,
-    n_temporal=10,
-    keep=(6, 4, 2),
-    prefixes=(1, 2, 4),
-)
 
 
 @pytest.fixture(scope="module")
@@ -170,14 +160,14 @@ def test_the_export_is_cached_and_reused(
 
 def test_a_damaged_cached_graph_is_exported_again(tmp_path: Path) -> None:
     torch.manual_seed(1)
-    tiny = NeuronModel(ModelConfig(**TINY)).eval()
+    tiny = tiny_model().eval()
     path = cached_onnx_path(tiny, tmp_path)
     path.parent.mkdir(parents=True)
     path.write_bytes(b"half a graph")
     embedder = OnnxEmbedder.for_model(tiny, cache_dir=tmp_path)
     assert not embedder.reused and path.stat().st_size > 1000
-    x = np.zeros((2, 3, TINY["window"], 25, 2), np.float32)
-    x[..., 0] = np.random.default_rng(0).standard_normal((2, 3, TINY["window"], 25))
+    x = np.zeros((2, 3, TINY_CONFIG["window"], 25, 2), np.float32)
+    x[..., 0] = np.random.default_rng(0).standard_normal((2, 3, TINY_CONFIG["window"], 25))
     assert np.abs(embedder.embed(x) - torch_embed(tiny, x)).max() < NEAR_TIE_MAX
 
 

@@ -7,13 +7,12 @@ import pytest
 import torch
 
 from neuron_core.checkpoint import CheckpointMeta
-from neuron_core.config import ModelConfig
 from neuron_core.errors import DescriptionError
-from neuron_core.model import NeuronModel, class_prototypes
+from neuron_core.model import class_prototypes
 from neuron_core.prompts import GRANULARITIES, TextContract, class_text_embeddings, encode_classes
 from neuron_core.recognizer import ZeroShotRecognizer
 from neuron_core.text_encoders import HashingEncoder
-from tests.test_recognizer import CONFIG, DIM
+from tests.doubles import DIM, tiny_model
 
 ENC = HashingEncoder(DIM)
 
@@ -54,7 +53,7 @@ def test_recognizer_follows_the_checkpoint_text_contract() -> None:
     meta = CheckpointMeta(
         text_encoder=ENC.name, text_dim=DIM, text=TextContract(source="bank", prompts_per_granularity=3)
     )
-    rec = ZeroShotRecognizer(NeuronModel(ModelConfig(**CONFIG)), meta, ENC)
+    rec = ZeroShotRecognizer(tiny_model(), meta, ENC)
     assert rec.k == 3
     rec.set_labels(["walking", "sit down", "zxqv"])
     _, classes = rec._snapshot()
@@ -66,7 +65,7 @@ def test_a_prior_calibrated_checkpoint_without_its_reference_is_refused(tmp_path
     from neuron_core.checkpoint import load_checkpoint, save_checkpoint
     from neuron_core.errors import CheckpointError
 
-    model = NeuronModel(ModelConfig(**{**CONFIG, "calibration": "prior"}))
+    model = tiny_model(calibration="prior")
     save_checkpoint(tmp_path / "m.pt", model, CheckpointMeta(text_encoder=ENC.name, text_dim=DIM))
     with pytest.raises(CheckpointError, match="reference embedding"):
         load_checkpoint(tmp_path / "m.pt")
@@ -80,6 +79,6 @@ def test_a_prior_calibrated_checkpoint_without_its_reference_is_refused(tmp_path
 def test_a_recognizer_refuses_prior_calibration_without_a_reference() -> None:
     from neuron_core.errors import ModelError
 
-    model = NeuronModel(ModelConfig(**{**CONFIG, "calibration": "prior"}))
+    model = tiny_model(calibration="prior")
     with pytest.raises(ModelError, match="reference embedding"):
         ZeroShotRecognizer(model, CheckpointMeta(text_encoder=ENC.name, text_dim=DIM), ENC)

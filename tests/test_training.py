@@ -10,6 +10,7 @@ import pytest
 
 from pose.layouts import NTU25_BONES, NTU25_LEFT_RIGHT, J
 from tests.conftest import ROOT, shared_path
+from tests.doubles import TRAIN_MODEL as TINY_MODEL
 from training import config as C
 from training.augment import mirror, mirror_label, num_bone_kinds, rotate, scale_bones
 from training.data import SkeletonStore, WindowDataset, load_source, mirror_targets_for
@@ -17,17 +18,6 @@ from training.splits import make_split
 
 TEST_CACHE = ROOT / "runs" / "test-cache"
 
-# A tiny backbone: the real pipeline at a tenth of the cost (32-frame windows, 4 blocks).
-TINY_MODEL = {
-    "backbone_channels": [16, 16, 32, 32],
-    "backbone_strides": [1, 2, 1, 2],
-    "feat_dim": 32,
-    "window": 32,
-    "prefixes": [2, 4, 8],
-    "n_spatial": 40,
-    "n_temporal": 40,
-    "keep": [30, 20, 10],
-}
 
 
 # ---------------------------------------------------------------------------------------------------
