@@ -24,7 +24,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -531,6 +531,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     """Score every clip and write video_eval.json, video_eval.md and confusion.png under ``--out``."""
     from tqdm import tqdm
 
+    from app.label_store import model_preprocess
     from app.session import checkpoint_path, load_recognizer
 
     clips = find_clips(args.videos, args.truth, args.truth_label)
@@ -600,6 +601,7 @@ def evaluate(args: argparse.Namespace) -> dict:
             "max_persons": config.max_persons,
             "backend": getattr(recognizer, "backend", config.backend),
             "detector": detection_settings(default_candidates(config.max_persons)),
+            "preprocess": asdict(model_preprocess(recognizer)),  # the checkpoint's contract
         },
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "timing": timing,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from neuron_core.errors import ModelError
+from pose.normalize import PREPROCESS
 
 FULL_CHANNELS = (64, 64, 64, 64, 128, 128, 128, 256, 256, 256)
 SLIM_CHANNELS = (32, 32, 32, 32, 64, 64, 64, 128, 128, 256)
@@ -30,10 +31,10 @@ class ModelConfig:
     backbone's total stride time steps, 16 for 64 frames); other input lengths scale them.
     """
 
-    window: int = 64
+    window: int = PREPROCESS.window
     persons: int = 2
     in_channels: int = 3
-    num_joints: int = 25
+    num_joints: int = PREPROCESS.num_joints
     backbone_channels: tuple[int, ...] = FULL_CHANNELS
     backbone_strides: tuple[int, ...] = DEFAULT_STRIDES
     temporal_shift: int = 1
