@@ -19,7 +19,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -489,50 +489,59 @@ def _crowd_lines(run: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _section(title: str, rows: list[dict[str, Any]], line: Callable[[dict[str, Any]], str]) -> list[str]:
+    """A blank line, the title and one line a row; nothing at all when there are no rows."""
+    return ["", title, *(line(row) for row in rows)] if rows else []
+
+
 def _prompt_lines(rows: list[dict[str, Any]]) -> list[str]:
-    if not rows:
-        return []
-    lines = ["", "prompts per granularity vs zero-shot top-1 (real clips scored against their own labels):"]
-    for row in rows:
-        lines.append(
+    return _section(
+        "prompts per granularity vs zero-shot top-1 (real clips scored against their own labels):",
+        rows,
+        lambda row: (
             f"  {row['folder']:12s} k={row['k']:2d} ({row['prompts_per_label']:2d} prompts per label): "
             f"top-1 {row['top1']:.3f} on {row['clips']} clips, {row['labels']} labels"
-        )
-    return lines
+        ),
+    )
+
+
+def _quantized_line(row: dict[str, Any]) -> str:
+    if "error" in row:
+        return f"  {row['variant']:28s} not made: {row['error'][:80]}"
+    return (
+        f"  {row['variant']:28s} {row['ms']['median']:7.2f} ms (CPU {row['ms']['cpu_median']:6.2f}); "
+        f"embedding cosine >= {row['embedding_cosine_min']:.4f}, top-1 agreement "
+        f"{row['top1_agreement']:.3f}, max score change {row['max_score_change']:.4f} "
+        f"({row['windows']} real windows)"
+    )
 
 
 def _quantized_lines(rows: list[dict[str, Any]]) -> list[str]:
-    if not rows:
-        return []
-    lines = ["", "int8 quantisation of the model graph (ONNX Runtime, 1 thread, batch 1; vs float):"]
-    for row in rows:
-        if "error" in row:
-            lines.append(f"  {row['variant']:28s} not made: {row['error'][:80]}")
-            continue
-        lines.append(
-            f"  {row['variant']:28s} {row['ms']['median']:7.2f} ms (CPU {row['ms']['cpu_median']:6.2f}); "
-            f"embedding cosine >= {row['embedding_cosine_min']:.4f}, top-1 agreement "
-            f"{row['top1_agreement']:.3f}, max score change {row['max_score_change']:.4f} "
-            f"({row['windows']} real windows)"
-        )
-    return lines
+    return _section(
+        "int8 quantisation of the model graph (ONNX Runtime, 1 thread, batch 1; vs float):",
+        rows,
+        _quantized_line,
+    )
+
+
+def _downscale_line(row: dict[str, Any]) -> str:
+    side = "full" if row["side"] is None else f"<= {row['side']} px"
+    px, pct = row["landmark_px"], row["landmark_pct_height"]
+    return (
+        f"  {row['video'][:24]:24s} {row['frame_size']:>9s} {side:>11s}: "
+        f"{row['pose_ms']['median']:6.1f} ms "
+        f"(CPU {row['pose_ms']['cpu_median']:5.1f}), {row['persons_per_frame']:.2f} persons/frame; "
+        f"distance median {px['median']:5.1f} px ({pct['median']:.2f}% of height), "
+        f"p95 {px['p95']:6.1f} px ({pct['p95']:.1f}%)"
+    )
 
 
 def _downscale_lines(rows: list[dict[str, Any]]) -> list[str]:
-    if not rows:
-        return []
-    lines = ["", "MediaPipe on shrunk frames (landmark distance to full resolution, visible landmarks):"]
-    for row in rows:
-        side = "full" if row["side"] is None else f"<= {row['side']} px"
-        px, pct = row["landmark_px"], row["landmark_pct_height"]
-        lines.append(
-            f"  {row['video'][:24]:24s} {row['frame_size']:>9s} {side:>11s}: "
-            f"{row['pose_ms']['median']:6.1f} ms "
-            f"(CPU {row['pose_ms']['cpu_median']:5.1f}), {row['persons_per_frame']:.2f} persons/frame; "
-            f"distance median {px['median']:5.1f} px ({pct['median']:.2f}% of height), "
-            f"p95 {px['p95']:6.1f} px ({pct['p95']:.1f}%)"
-        )
-    return lines
+    return _section(
+        "MediaPipe on shrunk frames (landmark distance to full resolution, visible landmarks):",
+        rows,
+        _downscale_line,
+    )
 
 
 def _profile_lines(profile: dict[str, Any] | None) -> list[str]:
@@ -547,15 +556,14 @@ def _profile_lines(profile: dict[str, Any] | None) -> list[str]:
 
 
 def _candidate_lines(rows: list[dict[str, Any]]) -> list[str]:
-    if not rows:
-        return []
-    lines = ["", "MediaPipe asked for 1 person vs the app's setting (candidates searched):"]
-    for row in rows:
-        lines.append(
+    return _section(
+        "MediaPipe asked for 1 person vs the app's setting (candidates searched):",
+        rows,
+        lambda row: (
             f"  {row['video'][:24]:24s} asked for {row['asked_for']}: {row['pose_ms']['median']:6.1f} ms "
             f"(CPU {row['pose_ms']['cpu_median']:5.1f}), {row['persons_per_frame']:.2f} persons/frame"
-        )
-    return lines
+        ),
+    )
 
 
 def _start_lines(runs: list[dict[str, Any]], imports: list[dict[str, Any]]) -> list[str]:

@@ -48,6 +48,21 @@ TRAIN_MODEL: dict[str, object] = {
 }
 
 
+def quick_run(output_dir: Path, batch_size: int, **fields: object) -> dict[str, object]:
+    """A training config (as the YAML/JSON file holds it) for a one-epoch run of :data:`TRAIN_MODEL` on
+    the CPU; ``fields`` add or replace top-level sections (``data``, ``split``, ...)."""
+    epoch = {"epochs": 1, "batch_size": batch_size, "lr": 0.05, "milestones": []}
+    return {
+        "model": TRAIN_MODEL,
+        "pretrain": epoch,
+        "neuron": dict(epoch),
+        "output_dir": str(output_dir),
+        "device": "cpu",
+        "prompts_per_granularity": 2,
+        **fields,
+    }
+
+
 def tiny_model(**overrides: object) -> NeuronModel:
     """An untrained :data:`TINY_CONFIG` model (``overrides`` replace fields)."""
     return NeuronModel(ModelConfig(**{**TINY_CONFIG, **overrides}))

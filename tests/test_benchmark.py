@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, shared_path
-from tests.doubles import TRAIN_MODEL as TINY_MODEL
+from tests.doubles import quick_run
 from training.benchmark import name_key, plan, score, summarise
 
 
@@ -55,15 +55,8 @@ def test_benchmark_runs_end_to_end_in_tiny_mode(tmp_path) -> None:
     shared_path("cmu8")
     from training.train import main
 
-    cfg = {
-        "data": {"cache_dir": str(ROOT / "runs" / "test-cache"), "window": 32, "max_train_per_class": 8},
-        "model": TINY_MODEL,
-        "pretrain": {"epochs": 1, "batch_size": 16, "lr": 0.05, "milestones": []},
-        "neuron": {"epochs": 1, "batch_size": 16, "lr": 0.05, "milestones": []},
-        "output_dir": str(tmp_path / "bench"),
-        "device": "cpu",
-        "prompts_per_granularity": 2,
-    }
+    data = {"cache_dir": str(ROOT / "runs" / "test-cache"), "window": 32, "max_train_per_class": 8}
+    cfg = quick_run(tmp_path / "bench", 16, data=data)
     (tmp_path / "c.yaml").write_text(json.dumps(cfg))
     args = ["benchmark", "--config", str(tmp_path / "c.yaml"), "--holdout", "utkinect,cmu8",
             "--sets", "utkinect,cmu8", "--seeds", "0"]  # fmt: skip

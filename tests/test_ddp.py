@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT, shared_path
-from tests.doubles import TRAIN_MODEL as TINY_MODEL
+from tests.doubles import quick_run
 from tests.test_training import TEST_CACHE
 
 COMPARED = ("val_zsl_names", "val_gzsl", "val_seen_top1", "test_seen_top1", "test_zsl_names", "test_gzsl")
@@ -31,8 +31,10 @@ def _same(a: object, b: object, path: str = "") -> None:
 def test_torchrun_ddp_training_matches_one_process_evaluation(tmp_path, capsys):
     from training.train import main
 
-    cfg = {
-        "data": {
+    cfg = quick_run(
+        tmp_path / "run",
+        8,
+        data={
             "sources": [f"nw_ucla={shared_path('nw_ucla')}"],
             "cache_dir": str(TEST_CACHE),
             "classes": ["pick up with one hand", "sit down", "stand up", "walk around", "throw", "carry",
@@ -40,15 +42,9 @@ def test_torchrun_ddp_training_matches_one_process_evaluation(tmp_path, capsys):
             "window": 32,
             "max_train_per_class": 8,
         },
-        "split": {"unseen": ["stand up", "doffing"], "val_classes": ["carry"], "max_eval_per_class": 6},
-        "model": TINY_MODEL,
-        "pretrain": {"epochs": 1, "batch_size": 8, "lr": 0.05, "milestones": []},
-        "neuron": {"epochs": 1, "batch_size": 8, "lr": 0.05, "milestones": []},
-        "output_dir": str(tmp_path / "run"),
-        "device": "cpu",
-        "prompts_per_granularity": 2,
-        "eval_batch_size": 16,
-    }  # fmt: skip
+        split={"unseen": ["stand up", "doffing"], "val_classes": ["carry"], "max_eval_per_class": 6},
+        eval_batch_size=16,
+    )  # fmt: skip
     config = tmp_path / "c.yaml"
     config.write_text(json.dumps(cfg))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
