@@ -451,11 +451,27 @@ def format_report(r: dict[str, Any]) -> str:
         for row in text["options"]:
             what = f"{row['runtime']}, {row['threads']} thread(s), {row['prompts']:3d} prompts"
             lines.append(f"  {what:40s} {row['ms']['median']:8.1f} {row['ms']['cpu_median']:8.1f}")
-    lines += _prompt_lines(r.get("prompt_counts", []))
-    lines += _quantized_lines(r.get("quantized", []))
+    lines += _section(
+        "prompts per granularity vs zero-shot top-1 (real clips scored against their own labels):",
+        r.get("prompt_counts", []),
+        _prompt_line,
+    )
+    lines += _section(
+        "int8 quantisation of the model graph (ONNX Runtime, 1 thread, batch 1; vs float):",
+        r.get("quantized", []),
+        _quantized_line,
+    )
     lines += _profile_lines(r.get("graph_profile"))
-    lines += _downscale_lines(r.get("downscale", []))
-    lines += _candidate_lines(r.get("candidates", []))
+    lines += _section(
+        "MediaPipe on shrunk frames (landmark distance to full resolution, visible landmarks):",
+        r.get("downscale", []),
+        _downscale_line,
+    )
+    lines += _section(
+        "MediaPipe asked for 1 person vs the app's setting (candidates searched):",
+        r.get("candidates", []),
+        _candidate_line,
+    )
     lines += _start_lines(r["start"], r["imports"])
     lines += ["", f"targets (GPU: {m['gpu'] or 'none lent to this run; CPU figures only'}):"]
     for name, t in r["targets"].items():
@@ -494,14 +510,10 @@ def _section(title: str, rows: list[dict[str, Any]], line: Callable[[dict[str, A
     return ["", title, *(line(row) for row in rows)] if rows else []
 
 
-def _prompt_lines(rows: list[dict[str, Any]]) -> list[str]:
-    return _section(
-        "prompts per granularity vs zero-shot top-1 (real clips scored against their own labels):",
-        rows,
-        lambda row: (
-            f"  {row['folder']:12s} k={row['k']:2d} ({row['prompts_per_label']:2d} prompts per label): "
-            f"top-1 {row['top1']:.3f} on {row['clips']} clips, {row['labels']} labels"
-        ),
+def _prompt_line(row: dict[str, Any]) -> str:
+    return (
+        f"  {row['folder']:12s} k={row['k']:2d} ({row['prompts_per_label']:2d} prompts per label): "
+        f"top-1 {row['top1']:.3f} on {row['clips']} clips, {row['labels']} labels"
     )
 
 
@@ -513,14 +525,6 @@ def _quantized_line(row: dict[str, Any]) -> str:
         f"embedding cosine >= {row['embedding_cosine_min']:.4f}, top-1 agreement "
         f"{row['top1_agreement']:.3f}, max score change {row['max_score_change']:.4f} "
         f"({row['windows']} real windows)"
-    )
-
-
-def _quantized_lines(rows: list[dict[str, Any]]) -> list[str]:
-    return _section(
-        "int8 quantisation of the model graph (ONNX Runtime, 1 thread, batch 1; vs float):",
-        rows,
-        _quantized_line,
     )
 
 
@@ -536,11 +540,10 @@ def _downscale_line(row: dict[str, Any]) -> str:
     )
 
 
-def _downscale_lines(rows: list[dict[str, Any]]) -> list[str]:
-    return _section(
-        "MediaPipe on shrunk frames (landmark distance to full resolution, visible landmarks):",
-        rows,
-        _downscale_line,
+def _candidate_line(row: dict[str, Any]) -> str:
+    return (
+        f"  {row['video'][:24]:24s} asked for {row['asked_for']}: {row['pose_ms']['median']:6.1f} ms "
+        f"(CPU {row['pose_ms']['cpu_median']:5.1f}), {row['persons_per_frame']:.2f} persons/frame"
     )
 
 
@@ -553,17 +556,6 @@ def _profile_lines(profile: dict[str, Any] | None) -> list[str]:
         f"inside ONNX Runtime, one window: {profile['nodes']} nodes after optimisation, "
         f"{profile['kernel_us_per_window'] / 1000:.1f} ms of kernels; by operator: {shares}",
     ]
-
-
-def _candidate_lines(rows: list[dict[str, Any]]) -> list[str]:
-    return _section(
-        "MediaPipe asked for 1 person vs the app's setting (candidates searched):",
-        rows,
-        lambda row: (
-            f"  {row['video'][:24]:24s} asked for {row['asked_for']}: {row['pose_ms']['median']:6.1f} ms "
-            f"(CPU {row['pose_ms']['cpu_median']:5.1f}), {row['persons_per_frame']:.2f} persons/frame"
-        ),
-    )
 
 
 def _start_lines(runs: list[dict[str, Any]], imports: list[dict[str, Any]]) -> list[str]:
