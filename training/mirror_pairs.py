@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neuron_base.atomic import atomic_write_text
 from neuron_core.laterality import mirror_label, resolve_sides, side_of
 from neuron_core.model import NeuronModel, class_logits, fuse
 from neuron_core.prompts import encode_classes
@@ -77,4 +78,4 @@ def write_markdown(result: dict[str, object], path: Path) -> None:
         lines.append(f"| {label} | {row['samples']} | {row['model_alone']:.3f} | {row['with_sides']:.3f} |")
     o = result["overall"]
     lines.append(f"| **all** | {o['samples']} | **{o['model_alone']:.3f}** | **{o['with_sides']:.3f}** |")
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
