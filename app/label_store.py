@@ -21,9 +21,10 @@ from typing import Protocol
 import numpy as np
 
 from neuron_base.atomic import atomic_write_text
+from neuron_base.errors import NeuronLiveError
 from neuron_core.errors import LabelError
 from neuron_core.labels import label_key, normalize_label
-from pose.errors import NeuronLiveError, SkeletonError
+from pose.errors import SkeletonError
 from pose.normalize import PREPROCESS, Preprocess, normalize_window
 from pose.skeleton import Skeleton, load_npz, save_npz
 

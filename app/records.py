@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from app.pipeline import Prediction
-from pose.errors import NeuronLiveError
+from neuron_base.errors import NeuronLiveError
 
 
 class RecordError(NeuronLiveError):

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from app.pipeline import Estimator, Prediction
-from pose.errors import NeuronLiveError
+from neuron_base.errors import NeuronLiveError
 from pose.estimator import PoseResult
 from pose.layouts import NTU25_BONES
 from pose.sources import Frame
