@@ -131,3 +131,19 @@ def test_bad_settings_are_refused() -> None:
         SlidingWindow(stride=0)
     with pytest.raises(ValueError):
         SlidingWindow(seconds=1.0, min_seconds=2.0)
+    with pytest.raises(ValueError, match="rate=0"):
+        SlidingWindow(rate=0)
+
+
+def test_windows_resample_at_the_contract_frame_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The history is resampled on the checkpoint's frame-rate grid before normalisation."""
+    import pose.window as pw
+
+    grids: list[float] = []
+    original = pw._Track.resample
+    monkeypatch.setattr(
+        pw._Track, "resample", lambda self, span, rate: grids.append(rate) or original(self, span, rate)
+    )
+    for rate in (15.0, 30.0):
+        stream(SlidingWindow(stride=1, rate=rate), 30.0, seconds=1.5)
+    assert set(grids) == {15.0, 30.0}
