@@ -57,7 +57,7 @@ from app.bench_stages import (
 )
 from app.label_store import DEFAULT_LABELS
 from neuron_base.atomic import atomic_write_text
-from neuron_base.devices import DEVICE_CHOICES
+from neuron_base.devices import BACKEND_CHOICES, DEVICE_CHOICES
 from neuron_base.errors import NeuronLiveError
 from neuron_core.errors import NeuronCoreError
 
@@ -600,7 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--backend",
         default="auto",
-        choices=("auto", "torch", "onnx"),
+        choices=BACKEND_CHOICES,
         help="the pipeline's model runtime (both are timed per stage; default: auto)",
     )
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO, metavar="FILE", help="looped video")

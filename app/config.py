@@ -13,12 +13,12 @@ from typing import Any
 import yaml
 
 from app.track_scoring import ScoringSettings
-from neuron_base.devices import DEVICE_CHOICES, DEVICE_HELP, parse_device
+from neuron_base.devices import BACKEND_CHOICES, DEVICE_CHOICES, DEVICE_HELP, parse_device
 from neuron_base.errors import ConfigError
 from pose.backends import DEFAULT_POSE_BACKEND, POSE_BACKEND_NAMES
 
 DEVICES = DEVICE_CHOICES
-BACKENDS = ("auto", "torch", "onnx")
+BACKENDS = BACKEND_CHOICES
 
 
 @dataclass

@@ -31,7 +31,7 @@ import numpy as np
 
 from app.config import ConfigError, LiveConfig, split_labels
 from neuron_base.atomic import atomic_path, atomic_write_text
-from neuron_base.devices import DEVICE_CHOICES
+from neuron_base.devices import BACKEND_CHOICES, DEVICE_CHOICES
 from neuron_base.errors import NeuronLiveError
 from neuron_base.paths import cache_dir
 from pose.errors import SkeletonError, reading_npz
@@ -502,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", type=split_labels, help='labels scored, "a,b,c" (default: every truth label)')
     p.add_argument("--checkpoint", type=Path, help="model file (default: assets/neuron_default.pt)")
     p.add_argument("--device", default=defaults.device, choices=DEVICE_CHOICES)
-    p.add_argument("--backend", default=defaults.backend, choices=("auto", "torch", "onnx"))
+    p.add_argument("--backend", default=defaults.backend, choices=BACKEND_CHOICES)
     p.add_argument("--rate", type=int, default=defaults.rate, help="predict every N frames")
     p.add_argument("--smoothing", type=float, default=defaults.smoothing)
     p.add_argument("--hysteresis", type=float, default=defaults.hysteresis)

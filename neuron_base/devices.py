@@ -1,4 +1,5 @@
-"""Device names, checked in one place: ``auto``, ``cpu``, ``cuda`` or ``cuda:<index>``.
+"""Device names, checked in one place: ``auto``, ``cpu``, ``cuda`` or ``cuda:<index>``; and the
+inference backends the model can run on.
 
 This checks the spelling only (no torch import); whether a GPU is there is the model side's question
 (``neuron_core.recognizer.resolve_device``).
@@ -10,6 +11,8 @@ import re
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 DEVICE_HELP = "auto, cpu, cuda or cuda:<index>"
+# Where the model runs: PyTorch, ONNX Runtime, or whichever is faster here ("auto").
+BACKEND_CHOICES = ("auto", "torch", "onnx")
 
 
 def parse_device(spec: object) -> tuple[str, int | None]:
