@@ -6,6 +6,7 @@ Both used to pass silently (exit code 0 and no output; noise scored as if it mea
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -43,9 +44,19 @@ def run_cli(args: list[str], checkpoint: Path, capsys: pytest.CaptureFixture) ->
 
 
 @pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("NEURON_LIVE_CONFIG_DIR", str(tmp_path / "config"))
-    return tmp_path
+    # main() configures logging once per process: a handler an earlier in-process run left on a
+    # since-closed captured stderr must not stand in for this test's.
+    root = logging.getLogger()
+    stale = [h for h in root.handlers if type(h) is logging.StreamHandler]
+    for handler in stale:
+        root.removeHandler(handler)
+    yield tmp_path
+    for handler in [h for h in root.handlers if type(h) is logging.StreamHandler]:
+        root.removeHandler(handler)  # the one this test's run added, on its captured stderr
+    for handler in stale:
+        root.addHandler(handler)
 
 
 def one_frame(path: Path, frames: int = 1) -> Path:
