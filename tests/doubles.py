@@ -103,7 +103,8 @@ def hash_checkpoint(path: Path) -> Path:
 class FakeRecognizer:
     """Stands in for ZeroShotRecognizer in the pipeline: scores favour the longest label (or are
     uniform with ``uniform=True``); optionally slow like a big model (``delay``); ``fail`` maps a
-    call number (1-based) to the exception that call raises. Counts ``calls`` and windows ``scored``."""
+    call number (1-based) to the exception that call raises; ``shape`` checks each batch's window
+    shape. Counts ``calls`` and windows ``scored``."""
 
     def __init__(
         self,
@@ -111,8 +112,10 @@ class FakeRecognizer:
         delay: float = 0.0,
         fail: dict[int, BaseException] | None = None,
         uniform: bool = False,
+        shape: tuple[int, ...] | None = None,
     ) -> None:
         self._labels = list(labels)
+        self.shape = shape  # when set, every window batch must have this shape after the batch axis
         self.delay = delay
         self.fail = fail or {}
         self.uniform = uniform
@@ -127,6 +130,8 @@ class FakeRecognizer:
         self._labels = list(labels)
 
     def scores(self, windows: np.ndarray) -> np.ndarray:
+        if self.shape is not None:
+            assert windows.ndim == len(self.shape) + 1 and windows.shape[1:] == self.shape, windows.shape
         self.calls += 1
         if self.calls in self.fail:
             raise self.fail[self.calls]

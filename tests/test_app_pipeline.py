@@ -23,30 +23,14 @@ from pose.errors import SourceError
 from pose.estimator import PersonPose, PoseResult
 from pose.skeleton import Skeleton
 from pose.sources import Frame, FrameSource, PosedFrame
+from tests import doubles
 
 
-class FakeRecognizer:
-    """Scores that favour the label whose length is largest; optionally slow, like a big model."""
+class FakeRecognizer(doubles.FakeRecognizer):
+    """The shared stand-in, checking that every window is the default contract's (3, 64, 25, 2)."""
 
     def __init__(self, labels: list[str], delay: float = 0.0) -> None:
-        self._labels = list(labels)
-        self.delay = delay
-        self.calls = 0
-
-    @property
-    def labels(self) -> list[str]:
-        return list(self._labels)
-
-    def set_labels(self, labels: list[str]) -> None:
-        self._labels = list(labels)
-
-    def scores(self, windows: np.ndarray) -> np.ndarray:
-        assert windows.ndim == 5 and windows.shape[1:] == (3, 64, 25, 2)
-        self.calls += 1
-        time.sleep(self.delay)
-        raw = np.array([len(label) for label in self._labels], np.float32)
-        probs = np.exp(raw) / np.exp(raw).sum()
-        return np.tile(probs, (len(windows), 1))
+        super().__init__(labels, delay=delay, shape=(3, 64, 25, 2))
 
 
 class FakeCamera(FrameSource):

@@ -22,7 +22,7 @@ import pytest
 from app.label_store import LABELS_FILE, load_labels, save_labels
 from neuron_base.atomic import atomic_path, atomic_write_bytes, atomic_write_text, temp_path
 from tests.conftest import ROOT
-from tests.doubles import hash_checkpoint as tiny_checkpoint  # test_soak imports it from here
+from tests.doubles import hash_checkpoint as tiny_checkpoint
 
 KILLS = 80
 # Two versions big enough (about 20 KB) that writing one takes several system calls.

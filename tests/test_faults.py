@@ -24,32 +24,16 @@ from neuron_core.errors import ModelError
 from pose.errors import PoseError, SourceError
 from pose.estimator import PersonPose, PoseResult
 from pose.sources import Frame, FrameSource
+from tests.doubles import FakeRecognizer
 
 GOOD = np.zeros((48, 64, 3), np.uint8)
 
 
-class Recognizer:
-    """Uniform scores; ``fail`` maps a call number (1-based) to the exception that call raises."""
+class Recognizer(FakeRecognizer):
+    """The shared stand-in with uniform scores; ``fail`` maps a call number to the error it raises."""
 
     def __init__(self, labels: list[str], fail: dict[int, BaseException] | None = None) -> None:
-        self._labels = list(labels)
-        self.fail = fail or {}
-        self.calls = 0
-        self.scored = 0
-
-    @property
-    def labels(self) -> list[str]:
-        return list(self._labels)
-
-    def set_labels(self, labels: list[str]) -> None:
-        self._labels = list(labels)
-
-    def scores(self, windows: np.ndarray) -> np.ndarray:
-        self.calls += 1
-        if self.calls in self.fail:
-            raise self.fail[self.calls]
-        self.scored += len(windows)
-        return np.full((len(windows), len(self._labels)), 1.0 / len(self._labels), np.float32)
+        super().__init__(labels, fail=fail, uniform=True)
 
 
 class Estimator:

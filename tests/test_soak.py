@@ -22,7 +22,7 @@ from app.config import LiveConfig
 from app.pipeline import Prediction
 from app.records import JsonLinesSink
 from app.session import build_pipeline, load_recognizer, open_input
-from tests.test_atomic_writes import tiny_checkpoint
+from tests.doubles import hash_checkpoint
 
 pytestmark = [pytest.mark.soak, pytest.mark.slow]
 
@@ -53,7 +53,7 @@ def soak(tmp_path: Path, frames: int, extra_sink: Callable[[Prediction], None] |
         fast=True,
         loop=True,
         device="cpu",
-        checkpoint=tiny_checkpoint(tmp_path / "tiny.pt"),
+        checkpoint=hash_checkpoint(tmp_path / "tiny.pt"),
         labels=["wave", "clap hands", "squat", "jump", "walk", "sit down"],
         record=tmp_path / "soak.jsonl",
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 import zipfile
 from collections.abc import Iterator
@@ -156,10 +157,22 @@ def cache_path(cache_dir: str | Path, src: SourceConfig) -> Path:
 
 
 def build_cache(src: SourceConfig, folder: Path) -> None:
-    """Decode one source into ``folder`` (written to a temporary folder, then renamed)."""
-    tmp = folder.with_name(folder.name + ".building")
+    """Decode one source into ``folder`` (written to a temporary folder named with this process's id,
+    so two processes building at once never write into each other's files, then renamed)."""
+    tmp = folder.with_name(f"{folder.name}.building-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    try:
+        _write_cache(src, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+
+
+def _write_cache(src: SourceConfig, tmp: Path) -> None:
+    """The decoded clips of ``src`` as joints.npy, valid.npy and index.npz in ``tmp``."""
     joints = _RowWriter(tmp / "joints.npy", (MAX_PERSONS, 25, 3), np.float32)
     valid = _RowWriter(tmp / "valid.npy", (MAX_PERSONS,), np.bool_)
     offsets = [0]
@@ -180,7 +193,6 @@ def build_cache(src: SourceConfig, folder: Path) -> None:
     joints.close()
     valid.close()
     if len(offsets) == 1:
-        shutil.rmtree(tmp)
         raise ConfigError(f"data source {src.kind}: no labelled skeletons under {src.path}")
     if unlabelled:
         log.warning("%s: %d skeletons without a label were left out", src.path, unlabelled)
@@ -192,8 +204,6 @@ def build_cache(src: SourceConfig, folder: Path) -> None:
         source=np.array(str(Path(src.path).resolve())),
         **arrays,
     )
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
 
 
 def _read_cache(folder: Path, src: SourceConfig) -> SkeletonStore | None:

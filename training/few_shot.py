@@ -28,7 +28,6 @@ import torch
 from tqdm import tqdm
 
 from neuron_core.checkpoint import load_checkpoint
-from neuron_core.errors import NeuronCoreError
 from neuron_core.examples import EXAMPLE_BASELINE, EXAMPLE_WEIGHT, few_shot_metrics
 from neuron_core.model import NeuronModel
 from neuron_core.prompts import encode_classes
@@ -155,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise SkeletonError(f"{args.command} needs --checkpoint and --skeletons")
             data = prepare(args.checkpoint, args.skeletons, args.group_key)
             source = {"skeletons": args.skeletons, "checkpoint": args.checkpoint}
-    except (NeuronLiveError, NeuronCoreError) as exc:
+    except NeuronLiveError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.command == "tune":

@@ -42,7 +42,6 @@ from neuron_base.atomic import atomic_path, atomic_write_text  # noqa: E402
 from neuron_core.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint  # noqa: E402
 from neuron_core.config import ModelConfig  # noqa: E402
 from neuron_core.description_bank import load_bank  # noqa: E402
-from neuron_core.errors import NeuronCoreError  # noqa: E402
 from neuron_core.model import NeuronModel, ShiftGCN  # noqa: E402
 from neuron_core.prompts import TextContract, class_text_embeddings, load_neuron_descriptions  # noqa: E402
 from neuron_core.text_encoders import get_text_encoder  # noqa: E402
@@ -142,7 +141,7 @@ def build_run(cfg: C.TrainConfig, d: Dist, command: str) -> Run:
     if d.main:
         try:
             store = load_store(cfg.data.sources, cfg.data.cache_dir, cfg.data.aliases)
-        except (NeuronLiveError, NeuronCoreError) as exc:
+        except NeuronLiveError as exc:
             error = exc
     distributed.barrier(d)
     if error is not None:
@@ -579,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
         if d.main:
             print(json.dumps({k: metrics[k] for k in metrics if k.startswith("test")}, indent=2))
         return 0
-    except (NeuronLiveError, NeuronCoreError) as exc:
+    except NeuronLiveError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
