@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.config import ConfigError, LiveConfig, split_labels
-from neuron_core.errors import NeuronCoreError
+from neuron_base.devices import BACKEND_CHOICES, DEVICE_CHOICES
 from pose.errors import NeuronLiveError
 
 if TYPE_CHECKING:  # the heavy modules load only once the command line is known to be good
@@ -105,11 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", type=Path, metavar="FILE", help="model file (default: assets/neuron_default.pt)"
     )
     model.add_argument(
-        "--device", choices=("auto", "cpu", "cuda"), help="where the model runs (default: auto)"
+        "--device", choices=DEVICE_CHOICES, help="where the model runs (default: auto)"
     )
     model.add_argument(
         "--backend",
-        choices=("auto", "torch", "onnx"),
+        choices=BACKEND_CHOICES,
         help="model runtime: ONNX Runtime (exported once, cached) or PyTorch; auto tries ONNX Runtime "
         "first (default: auto)",
     )
@@ -207,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(problem)
     try:
         return _run(config)
-    except (NeuronLiveError, NeuronCoreError) as exc:
+    except NeuronLiveError as exc:
         return _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -267,7 +267,7 @@ def _run_headless(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if pipeline.error is not None:
-        if isinstance(pipeline.error, (NeuronLiveError, NeuronCoreError)):
+        if isinstance(pipeline.error, NeuronLiveError):
             return _fail(str(pipeline.error))
         return _fail(f"{type(pipeline.error).__name__}: {pipeline.error}", EXIT_FAILED)
     if pipeline.stats().predictions == 0 and inp.kind != "camera" and not stop.is_set() and not stdout.broken:

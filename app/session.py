@@ -21,6 +21,7 @@ from app.label_store import DEFAULT_LABELS, load_labels, model_preprocess
 from app.pipeline import Pipeline, Prediction, Recognizer
 from app.synthetic import DemoSource, SkeletonReplaySource, read_skeleton
 from app.track_scoring import ScoringSettings
+from neuron_base.paths import cache_dir
 from neuron_core.errors import CheckpointError, LabelError, NeuronCoreError, one_line
 from neuron_core.labels import LabelSet
 from pose.errors import SourceError
@@ -124,7 +125,6 @@ def load_recognizer(config: LiveConfig, labels: Sequence[str]) -> Recognizer:
     """Load the checkpoint and encode the labels (CheckpointError names the file and the cause)."""
     import torch
 
-    from neuron_core.onnx_runtime import default_cache_dir
     from neuron_core.recognizer import ZeroShotRecognizer
 
     # Leave a core to capture, pose and drawing: the model need not take every core when it is fast.
@@ -133,7 +133,7 @@ def load_recognizer(config: LiveConfig, labels: Sequence[str]) -> Recognizer:
     try:
         # Label embeddings are cached on disk: a label costs its text encoding once, not at every start.
         recognizer = ZeroShotRecognizer.from_checkpoint(
-            path, device=config.device, backend=config.backend, cache_dir=default_cache_dir() / "labels"
+            path, device=config.device, backend=config.backend, cache_dir=cache_dir() / "labels"
         )
     except NeuronCoreError:
         raise

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from neuron_base.atomic import atomic_path
 from neuron_core.calibration import needs_reference
 from neuron_core.config import ModelConfig
 from neuron_core.errors import CheckpointError, NeuronCoreError, one_line
@@ -129,13 +130,10 @@ def save_checkpoint(path: str | os.PathLike[str], model: NeuronModel, meta: Chec
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "meta": meta.to_dict(),
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise CheckpointError(f"cannot write checkpoint {path}: {one_line(exc)}") from exc
     return path
 

@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from neuron_base import paths
 from neuron_base.atomic import atomic_path
 from neuron_base.devices import parse_device
-from neuron_base.paths import cache_dir as default_cache_dir
 from neuron_core.errors import BackendError, ModelError, one_line
 
 if TYPE_CHECKING:  # torch is imported only to export: running a cached graph needs ONNX Runtime alone
@@ -157,7 +157,7 @@ def model_digest(model: NeuronModel) -> str:
 
 def cached_onnx_path(model: NeuronModel, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where the graph of ``model`` is (or will be) cached."""
-    directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    directory = Path(cache_dir).expanduser() if cache_dir is not None else paths.cache_dir()
     return directory / "onnx" / f"neuron-{model_digest(model)}-opset{OPSET}-v{EXPORT_VERSION}.onnx"
 
 

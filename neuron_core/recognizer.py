@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neuron_base.devices import BACKEND_CHOICES, check_device, parse_device
 from neuron_core.calibration import needs_reference
 from neuron_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_checkpoint
 from neuron_core.errors import BackendError, ModelError, NeuronCoreError, TextEncoderError, one_line
@@ -33,22 +33,23 @@ from neuron_core.text_encoders import TextEncoder, get_text_encoder
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "torch", "onnx")
+BACKENDS = BACKEND_CHOICES
 
 
 def resolve_device(spec: str | torch.device = "auto") -> str:
     """``"auto"`` -> ``"cuda"`` when a GPU is usable, else ``"cpu"``; ``"cuda[:N]"`` must exist."""
-    text = str(spec).strip().lower()
-    if text == "auto":
+    try:
+        kind, index = parse_device(spec)
+    except ValueError as exc:
+        raise NeuronCoreError(str(exc)) from None
+    if kind == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if text == "cpu":
+    if kind == "cpu":
         return "cpu"
-    match = re.fullmatch(r"cuda(?::(\d+))?", text)
-    if not match:
-        raise NeuronCoreError(f"unknown device {spec!r}: use auto, cpu, cuda or cuda:<index>")
+    text = check_device(spec)
     if not torch.cuda.is_available():
         raise NeuronCoreError(f"device {text!r} was requested but no CUDA GPU is available")
-    if match.group(1) is not None and int(match.group(1)) >= torch.cuda.device_count():
+    if index is not None and index >= torch.cuda.device_count():
         raise NeuronCoreError(f"device {text!r} does not exist ({torch.cuda.device_count()} CUDA GPUs found)")
     return text
 

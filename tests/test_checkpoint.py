@@ -21,18 +21,9 @@ from neuron_core.errors import CheckpointError
 from neuron_core.model import NeuronModel
 from neuron_core.prompts import TEXTS, TextContract
 from pose.normalize import PREPROCESS, Preprocess
+from tests.doubles import TINY_CONFIG
 
-CONFIG = dict(
-    window=16,
-    backbone_channels=(8, 16),
-    backbone_strides=(2, 2),
-    feat_dim=16,
-    text_dim=12,
-    n_spatial=10,
-    n_temporal=10,
-    keep=(6, 4, 2),
-    prefixes=(1, 2, 4),
-)
+CONFIG = {**TINY_CONFIG, "text_dim": 12}
 
 
 def make_model(seed: int = 0) -> NeuronModel:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,46 +15,15 @@ from neuron_core.model import NeuronModel, class_logits, fuse
 from neuron_core.prompts import encode_classes, name_prompts
 from neuron_core.recognizer import ZeroShotRecognizer, resolve_device
 from neuron_core.text_encoders import HashingEncoder
-from pose.normalize import Preprocess
+from tests.doubles import DIM, TINY_CONFIG, CountingEncoder, make_meta, windows
 
-DIM = 16
-CONFIG = dict(
-    window=16,
-    backbone_channels=(8, 16),
-    backbone_strides=(2, 2),
-    feat_dim=16,
-    text_dim=DIM,
-    n_spatial=10,
-    n_temporal=10,
-    keep=(6, 4, 2),
-    prefixes=(1, 2, 4),
-)
-
-
-class CountingEncoder(HashingEncoder):
-    def __init__(self) -> None:
-        super().__init__(DIM)
-        self.calls: list[list[str]] = []
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        self.calls.append(list(texts))
-        return super().encode(texts)
-
-
-def make_meta() -> CheckpointMeta:
-    return CheckpointMeta(text_encoder=f"hash-{DIM}", text_dim=DIM, preprocess=Preprocess(window=16))
+CONFIG = TINY_CONFIG
 
 
 @pytest.fixture
 def recognizer() -> ZeroShotRecognizer:
     torch.manual_seed(0)
     return ZeroShotRecognizer(NeuronModel(ModelConfig(**CONFIG)), make_meta(), CountingEncoder(), k=4)
-
-
-def windows(n: int, seed: int = 0) -> np.ndarray:
-    x = np.zeros((n, 3, 16, 25, 2), np.float32)
-    x[..., 0] = np.random.default_rng(seed).standard_normal((n, 3, 16, 25))
-    return x
 
 
 def test_add_label_costs_one_encoding_of_its_own_prompts(recognizer: ZeroShotRecognizer) -> None:
