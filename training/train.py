@@ -437,15 +437,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
     p.add_argument("--scoring", metavar="TEXTS/CALIBRATION/FUSION",
                    help="the scoring the benchmark chose, e.g. bank+names/prior/all (default: as trained)")
+    p.add_argument("--prompts", type=int, metavar="K",
+                   help="prompts per granularity a label's text averages (default: as trained)")
     return parser
 
 
-def export(src: str, dst: str, half: bool, scoring: str | None = None) -> dict[str, object]:
+def export(
+    src: str, dst: str, half: bool, scoring: str | None = None, prompts: int | None = None
+) -> dict[str, object]:
     """Write a shippable copy of a checkpoint. With ``half`` the weights are stored as float16 (half the
     file size); loading turns them back into float32, so the model runs as before up to that rounding,
     and the copy's metadata says so. ``scoring`` ("texts/calibration/fusion", a key of the benchmark's
-    tables) sets how the copy scores labels: none of it changes the weights, only the contract."""
+    tables) sets how the copy scores labels, ``prompts`` how many prompts per granularity a label's text
+    averages (fewer encode faster; the benchmark's ``--rescore --prompts_per_granularity K`` measures
+    what it costs): none of it changes the weights, only the contract."""
     model, meta = load_checkpoint(src)
+    if prompts is not None:
+        try:
+            meta.text = replace(meta.text, prompts_per_granularity=prompts)  # validated by TextContract
+        except ValueError as exc:
+            raise C.ConfigError(f"--prompts: {exc}") from None
     if scoring:
         parts = scoring.split("/")
         if len(parts) != 3:
@@ -463,7 +474,8 @@ def export(src: str, dst: str, half: bool, scoring: str | None = None) -> dict[s
     if half:
         model.half()
     weights = "float16" if half else "float32"
-    meta.metrics = {**meta.metrics, "export": {"from": str(src), "weights": weights, "scoring": scoring}}
+    meta.metrics = {**meta.metrics, "export": {"from": str(src), "weights": weights, "scoring": scoring,
+                                               "prompts_per_granularity": meta.text.prompts_per_granularity}}
     save_checkpoint(dst, model, meta)
     load_checkpoint(dst)  # the copy honours its contract (a prior calibration needs its reference)
     return {"checkpoint": dst, "bytes": Path(dst).stat().st_size, "weights": weights, "scoring": scoring}
@@ -540,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     d = Dist()
     try:
         if args.command == "export":
-            print(json.dumps(export(args.checkpoint, args.output, args.half, args.scoring)))
+            print(json.dumps(export(args.checkpoint, args.output, args.half, args.scoring, args.prompts)))
             return 0
         if args.command == "benchmark":
             return _benchmark(args)
