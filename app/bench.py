@@ -226,8 +226,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         progress("int8 quantisation")
         chosen = windows[: plan.quant_windows] if plan.quant_windows else windows
         rec = recognizers["onnx"]
-        protos, scale = rec._snapshot()[1].float().cpu().numpy(), float(rec.model.logit_scale)
-        steps = fusion_steps(getattr(rec.model.config, "fusion", "fine"))
+        protos, scale = rec._snapshot()[1], rec.logit_scale
+        steps = fusion_steps(rec.config.fusion)
         report["quantized"] = bench_quantized(rec._onnx.path, chosen, protos, scale, plan.repeats, steps)
         report["graph_profile"] = graph_profile(rec._onnx.path, windows[0], max(5, plan.repeats // 5))
     progress("MediaPipe on shrunk frames")
@@ -576,6 +576,9 @@ def _start_lines(runs: list[dict[str, Any]], imports: list[dict[str, Any]]) -> l
             f"peak {run['peak_rss_mb']:.0f} MB; imported torch {run['torch']}, "
             f"sentence-transformers {run['sentence_transformers']}"
         )
+        if "imported" in run:
+            heavy = ", ".join(run["imported"]) or "none"
+            lines.append(f"  {'':12s} of the heavy packages it imported: {heavy}")
     return lines
 
 

@@ -220,6 +220,22 @@ def _fused_softmax(
     return np.exp(fused) / np.exp(fused).sum(axis=1, keepdims=True)
 
 
+# Packages worth knowing whether the live path imported (each costs tens to hundreds of MB).
+HEAVY_MODULES = (
+    "torch",
+    "sentence_transformers",
+    "transformers",
+    "open_clip",
+    "torchvision",
+    "scipy",
+    "matplotlib",
+    "tokenizers",
+    "onnxruntime",
+    "mediapipe",
+    "cv2",
+)
+
+
 def bench_start(argv: Sequence[str], timeout_s: float = 120.0) -> dict[str, Any]:
     """``neuron-live --headless`` in a fresh process: seconds from launch to its first prediction
     line, the modules it imported, and its resident memory then and at the end (peak).
@@ -247,11 +263,12 @@ def bench_start(argv: Sequence[str], timeout_s: float = 120.0) -> dict[str, Any]
         "code = main(sys.argv[2:])\n"
         "sys.stdout = real\n"
         "mods = sys.modules\n"
+        f"heavy = [m for m in {list(HEAVY_MODULES)!r} if m in mods]\n"
         "print(json.dumps({'code': code, 'first_s': Watch.first,\n"
         "    'rss_first_mb': getattr(Watch, 'rss', None),\n"
         "    'peak_rss_mb': peak(),\n"
         "    'torch': 'torch' in mods, 'sentence_transformers': 'sentence_transformers' in mods,\n"
-        "    'transformers': 'transformers' in mods}))\n"
+        "    'transformers': 'transformers' in mods, 'imported': heavy}))\n"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
@@ -322,7 +339,10 @@ def label_latency(pipeline: Any, predictions: list[Any], label: str, timeout_s: 
     return {"error": f"the label was not scored within {time.monotonic() - start:.1f} s (stream ended?)"}
 
 
-def import_costs(modules: Sequence[str] = ("torch", "mediapipe", "onnxruntime", "cv2", "tokenizers")) -> list:
+IMPORT_COST_MODULES = ("torch", "mediapipe", "matplotlib.pyplot", "onnxruntime", "cv2", "tokenizers")
+
+
+def import_costs(modules: Sequence[str] = IMPORT_COST_MODULES) -> list:
     """Seconds and resident MB that importing each module adds to a fresh Python (what a lean start
     must avoid or pay), each in its own process."""
     code = (

@@ -263,10 +263,8 @@ def bench_model(
 
 def bench_text(raw_encoder: Any, repeats: int, sweep: bool) -> dict[str, Any]:
     """Cold cost of a new label: its prompts through the text encoder (never cached: fresh labels)."""
-    import torch
-
-    from neuron_core.model import class_prototypes
     from neuron_core.prompts import GRANULARITIES, TEXTS, encode_classes
+    from neuron_core.scoring import class_prototypes
 
     start = time.perf_counter()
     raw_encoder.encode(["warm the text encoder up"])
@@ -275,7 +273,7 @@ def bench_text(raw_encoder: Any, repeats: int, sweep: bool) -> dict[str, Any]:
 
     def new_label(k: int = TEXTS.prompts_per_granularity, encoder: Any = raw_encoder) -> None:
         label = f"bench action {next(counter)} {time.monotonic_ns()}"
-        class_prototypes(torch.from_numpy(encode_classes(encoder, [label], k=k)))
+        class_prototypes(encode_classes(encoder, [label], k=k))
 
     out: dict[str, Any] = {
         "encoder": raw_encoder.name,

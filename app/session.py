@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,19 +123,26 @@ def checkpoint_path(config: LiveConfig) -> Path:
 
 
 def load_recognizer(config: LiveConfig, labels: Sequence[str]) -> Recognizer:
-    """Load the checkpoint and encode the labels (CheckpointError names the file and the cause)."""
-    import torch
+    """Load the checkpoint and encode the labels (CheckpointError names the file and the cause).
 
+    On the CPU with ONNX Runtime and warm caches (the model's graph, the labels' embeddings) this
+    imports no torch (tests/test_lean_start.py)."""
     from neuron_core.recognizer import ZeroShotRecognizer
 
     # Leave a core to capture, pose and drawing: the model need not take every core when it is fast.
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
+    threads = max(1, (os.cpu_count() or 2) // 2)
     path = checkpoint_path(config)
     try:
         # Label embeddings are cached on disk: a label costs its text encoding once, not at every start.
         recognizer = ZeroShotRecognizer.from_checkpoint(
-            path, device=config.device, backend=config.backend, cache_dir=cache_dir() / "labels"
+            path,
+            device=config.device,
+            backend=config.backend,
+            cache_dir=cache_dir() / "labels",
+            threads=threads,
         )
+        if "torch" in sys.modules:  # the torch backend, or an export: its model runs on as many threads
+            sys.modules["torch"].set_num_threads(threads)
     except NeuronCoreError:
         raise
     except Exception as exc:  # a file torch cannot parse must still be one line, not a traceback

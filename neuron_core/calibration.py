@@ -18,8 +18,10 @@ Two independent corrections, each measured by the cross-data-set benchmark:
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch only where these run: the constants are read without it (neuron_core.scoring)
+    import torch
 
 CALIBRATIONS: tuple[str, ...] = ("none", "centre", "prior", "prior+centre")
 MIN_LABELS = 3
@@ -35,11 +37,15 @@ def calibrate_prototypes(protos: torch.Tensor, method: str) -> torch.Tensor:
         raise ValueError(f"unknown calibration {method!r}; expected one of {', '.join(CALIBRATIONS)}")
     if "centre" not in method or protos.shape[0] < MIN_LABELS:
         return protos
+    import torch.nn.functional as F
+
     return F.normalize(protos - protos.mean(dim=0, keepdim=True), dim=-1)
 
 
 def calibrate_windows(emb: torch.Tensor, method: str, reference: torch.Tensor | None) -> torch.Tensor:
     """(N, 6, D) window embeddings -> unit embeddings, minus the reference mean where ``method`` says."""
+    import torch.nn.functional as F
+
     unit = F.normalize(emb, dim=-1)
     if not needs_reference(method):
         return unit

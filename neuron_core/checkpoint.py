@@ -6,6 +6,9 @@ weights: everything needed to use it (text encoder, its preprocessing and text c
 saw, its measured metrics). It is read back with ``torch.load(weights_only=True)``, which refuses any object
 that is not plain data, so a crafted file cannot run code. Every failure is one CheckpointError line
 naming the file.
+
+torch is imported where a model is built, saved or loaded, not with this module: the live path reads
+metadata and weights without it when the model runs on ONNX Runtime (:func:`read_stored_model`).
 """
 
 from __future__ import annotations
@@ -17,17 +20,21 @@ import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 
 from neuron_base.atomic import atomic_path
 from neuron_core.calibration import needs_reference
 from neuron_core.config import ModelConfig
 from neuron_core.errors import CheckpointError, NeuronCoreError, one_line
-from neuron_core.model import NeuronModel
 from neuron_core.prompts import TEXTS, TextContract
 from pose.normalize import PREPROCESS, Preprocess, UnsupportedPreprocess
+
+if TYPE_CHECKING:
+    import torch
+
+    from neuron_core.model import NeuronModel
 
 FORMAT = "neuron-live-checkpoint"
 VERSION = 1
@@ -92,7 +99,15 @@ class CheckpointMeta:
         """The reference embedding as a (6, D) tensor, or None when the checkpoint has none."""
         if not self.reference_embedding:
             return None
+        import torch
+
         return torch.tensor(self.reference_embedding, dtype=torch.float32)
+
+    def reference_array(self) -> np.ndarray | None:
+        """The reference embedding as a (6, D) float32 array, or None when the checkpoint has none."""
+        if not self.reference_embedding:
+            return None
+        return np.asarray(self.reference_embedding, dtype=np.float32)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckpointMeta:
@@ -118,6 +133,8 @@ class CheckpointMeta:
 
 def save_checkpoint(path: str | os.PathLike[str], model: NeuronModel, meta: CheckpointMeta) -> Path:
     """Write ``model`` and ``meta`` to ``path`` atomically: a half-written file never replaces a good one."""
+    import torch
+
     path = Path(path)
     if meta.text_dim != model.config.text_dim:
         raise CheckpointError(
@@ -151,6 +168,8 @@ def _read(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} is a directory, not a file")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty")
+    import torch
+
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -162,6 +181,10 @@ def _read(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} is corrupt or not a checkpoint (bad pickle data)") from exc
     except Exception as exc:  # torch.load on damaged bytes raises many types; all mean the same here
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {_short(exc)}") from exc
+    return _check_payload(path, payload)
+
+
+def _check_payload(path: Path, payload: object) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a Neuron Live checkpoint (no '{FORMAT}' format tag)")
     for key in REQUIRED_KEYS:
@@ -202,6 +225,21 @@ def load_checkpoint(
     """
     path = Path(path)
     payload = _read(path)
+    config, meta = _contract(path, payload, expect_text_encoder)
+    from neuron_core.model import NeuronModel
+
+    model = NeuronModel(config)
+    problem = _state_mismatch(model.state_dict(), payload["state_dict"])
+    if problem:
+        raise CheckpointError(f"checkpoint {path} does not fit its model config: {problem}")
+    model.load_state_dict(payload["state_dict"], strict=True)
+    return model.to(device).eval(), meta
+
+
+def _contract(
+    path: Path, payload: dict[str, Any], expect_text_encoder: str | None
+) -> tuple[ModelConfig, CheckpointMeta]:
+    """The model config and metadata of a payload, checked against each other (CheckpointError)."""
     meta = _meta(path, payload["meta"])
     if expect_text_encoder is not None and meta.text_encoder != expect_text_encoder:
         raise CheckpointError(
@@ -219,18 +257,64 @@ def load_checkpoint(
             f"checkpoint {path}: the model takes {config.num_joints} joints, its layout "
             f"{meta.preprocess.layout!r} has {meta.preprocess.num_joints}"
         )
-    reference = meta.reference()
+    reference = meta.reference_array()
     if needs_reference(config.calibration) and (reference is None or reference.shape != (6, config.text_dim)):
         raise CheckpointError(
             f"checkpoint {path}: calibration {config.calibration!r} needs a (6, {config.text_dim}) reference "
             "embedding, which the checkpoint lacks"
         )
-    model = NeuronModel(config)
-    problem = _state_mismatch(model.state_dict(), payload["state_dict"])
-    if problem:
-        raise CheckpointError(f"checkpoint {path} does not fit its model config: {problem}")
-    model.load_state_dict(payload["state_dict"], strict=True)
-    return model.to(device).eval(), meta
+    return config, meta
+
+
+@dataclass
+class StoredModel:
+    """A checkpoint's model as stored, read without torch: its config, its weights as numpy arrays
+    (floating weights as the float32 the model holds them in, whatever the file stores) and the file.
+
+    Enough to find the model's cached ONNX graph (``neuron_core.onnx_runtime.arrays_digest``) and to
+    score (``logit_scale``); ``load()`` builds the torch model when something needs it after all.
+    """
+
+    path: Path
+    config: ModelConfig
+    state: dict[str, np.ndarray]
+
+    @property
+    def logit_scale(self) -> float:
+        from neuron_core.scoring import logit_scale
+
+        return logit_scale(self.state["log_logit_scale"])
+
+    def load(self, device: str = "cpu") -> NeuronModel:
+        """The torch model (torch.load of the file again, with every check of ``load_checkpoint``)."""
+        return load_checkpoint(self.path, device=device)[0]
+
+
+def read_stored_model(
+    path: str | os.PathLike[str], expect_text_encoder: str | None = None
+) -> tuple[StoredModel, CheckpointMeta] | None:
+    """The checkpoint's model and metadata without torch (``neuron_core.torch_zip``), checked as
+    ``load_checkpoint`` checks them except the weights against the model (the caller does that by
+    the weights' digest); None when the file needs torch to be read (the caller then loads it with
+    ``load_checkpoint``, which says what is wrong with a damaged file)."""
+    from neuron_core import torch_zip
+
+    path = Path(path)
+    try:
+        payload = torch_zip.read(path)
+    except (torch_zip.Unreadable, OSError):
+        return None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        return None
+    payload = _check_payload(path, payload)
+    state = payload["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, np.ndarray) for v in state.values()):
+        return None
+    if "log_logit_scale" not in state:
+        return None
+    config, meta = _contract(path, payload, expect_text_encoder)
+    state = {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in state.items()}
+    return StoredModel(path, config, state), meta
 
 
 def _state_mismatch(ours: dict[str, torch.Tensor], theirs: object) -> str | None:
@@ -244,6 +328,8 @@ def _state_mismatch(ours: dict[str, torch.Tensor], theirs: object) -> str | None
     extra = [k for k in theirs if k not in ours]
     if extra:
         return f"unexpected weights {extra[0]!r}"
+    import torch
+
     for key, tensor in ours.items():
         value = theirs[key]
         if not isinstance(value, torch.Tensor):

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from neuron_core.errors import ModelError
-from neuron_core.model import fusion_steps
+from neuron_core.scoring import fusion_steps
 
 # Chosen by leave-one-subject-out few-shot scoring on Human3.6M (interchange files in ../shared/data/h36m,
 # 7 subjects, 15 labels; support examples always from other subjects than the scored ones) with the

@@ -17,6 +17,7 @@ from neuron_core.calibration import calibrate_prototypes, calibrate_windows
 from neuron_core.config import FULL_CHANNELS, SLIM_CHANNELS, ModelConfig
 from neuron_core.errors import ModelError
 from neuron_core.neuron_head import HeadTrace, NeuronHead
+from neuron_core.scoring import FINE_STEPS, FUSIONS, MAX_LOGIT_SCALE, fusion_steps
 from neuron_core.shift_gcn import ShiftGCN
 
 __all__ = [
@@ -31,12 +32,10 @@ __all__ = [
     "class_prototypes",
     "fuse",
     "fusion_steps",
+    "FINE_STEPS",
     "FUSIONS",
     "MAX_LOGIT_SCALE",
 ]
-
-FINE_STEPS = (2, 5)  # spatial_fine and temporal_p123: the last, most detailed step of each branch
-MAX_LOGIT_SCALE = 100.0
 
 
 class NeuronModel(nn.Module):
@@ -124,16 +123,6 @@ def class_logits(
         )
     protos = calibrate_prototypes(protos, calibration)
     return torch.einsum("nsd,csd->nsc", calibrate_windows(emb, calibration, reference), protos) * scale
-
-
-FUSIONS: tuple[str, ...] = ("fine", "all")
-
-
-def fusion_steps(rule: str) -> tuple[int, ...]:
-    """The steps whose logits a fusion rule sums."""
-    if rule not in FUSIONS:
-        raise ModelError(f"unknown fusion rule {rule!r}; expected one of {', '.join(FUSIONS)}")
-    return FINE_STEPS if rule == "fine" else tuple(range(6))
 
 
 def fuse(logits: torch.Tensor, rule: str = "fine") -> torch.Tensor:

@@ -27,7 +27,7 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -143,22 +143,46 @@ def _quiet_loggers(*names: str) -> Iterator[None]:
             logger.setLevel(level)
 
 
+def _digest(config: dict[str, Any], weights: Iterable[tuple[str, str, tuple[int, ...], bytes]]) -> str:
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    for name, dtype, shape, data in weights:
+        digest.update(f"{name}:{dtype}:{shape}".encode())
+        digest.update(data)
+    return digest.hexdigest()[:20]
+
+
 def model_digest(model: NeuronModel) -> str:
     """A short hash of the config and every weight: what the exported graph depends on."""
     import torch
 
-    digest = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
-    for name, tensor in model.state_dict().items():
-        value = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{value.dtype}:{tuple(value.shape)}".encode())
-        digest.update(value.flatten().view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:20]
+    def weights() -> Iterator[tuple[str, str, tuple[int, ...], bytes]]:
+        for name, tensor in model.state_dict().items():
+            value = tensor.detach().cpu().contiguous()
+            data = value.flatten().view(torch.uint8).numpy().tobytes()
+            yield name, str(value.dtype), tuple(value.shape), data
+
+    return _digest(model.config.to_dict(), weights())
+
+
+def arrays_digest(config: dict[str, Any], state: Mapping[str, np.ndarray]) -> str:
+    """``model_digest`` of the model that ``state`` (numpy weights in the model's order and dtypes)
+    and ``config`` (``ModelConfig.to_dict()``) make, computed without torch."""
+    weights = (
+        (name, f"torch.{value.dtype.name}", tuple(value.shape), np.ascontiguousarray(value).tobytes())
+        for name, value in state.items()
+    )
+    return _digest(config, weights)
+
+
+def graph_path(digest: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where the graph of the model with this digest is (or will be) cached."""
+    directory = Path(cache_dir).expanduser() if cache_dir is not None else paths.cache_dir()
+    return directory / "onnx" / f"neuron-{digest}-opset{OPSET}-v{EXPORT_VERSION}.onnx"
 
 
 def cached_onnx_path(model: NeuronModel, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where the graph of ``model`` is (or will be) cached."""
-    directory = Path(cache_dir).expanduser() if cache_dir is not None else paths.cache_dir()
-    return directory / "onnx" / f"neuron-{model_digest(model)}-opset{OPSET}-v{EXPORT_VERSION}.onnx"
+    return graph_path(model_digest(model), cache_dir)
 
 
 class UnusableGraph(BackendError):
@@ -263,7 +287,7 @@ class OnnxEmbedder:
         else:
             import torch
 
-            self.threads = torch.get_num_threads()
+            self.threads = torch.get_num_threads()  # the callers that care pass ``threads``
         options = session_options(self.threads, optimization, spinning)
         providers: list = ["CPUExecutionProvider"]
         if gpu is not None:
@@ -306,20 +330,39 @@ class OnnxEmbedder:
     ) -> OnnxEmbedder:
         """The embedder of ``model``, exported on first use and cached; ``reused`` says whether the
         cached graph was found. A cached graph that no longer loads is exported again."""
-        path = cached_onnx_path(model, cache_dir)
-        if path.is_file():
-            try:
-                embedder = cls(path, device=device, threads=threads, **options)
-                embedder.reused = True
-                with contextlib.suppress(OSError):
-                    os.utime(path)  # recently used: kept by prune_cache
-                return embedder
-            except UnusableGraph as exc:
-                log.warning("cached ONNX graph %s is unusable (%s); exporting it again", path, exc)
+        digest = model_digest(model)
+        embedder = cls.for_digest(digest, device, threads, cache_dir, **options)
+        if embedder is not None:
+            return embedder
+        path = graph_path(digest, cache_dir)
         export_onnx(model, path)
         prune_cache(path.parent, keep=KEEP_GRAPHS)
         embedder = cls(path, device=device, threads=threads, **options)
         embedder.reused = False
+        return embedder
+
+    @classmethod
+    def for_digest(
+        cls,
+        digest: str,
+        device: str = "cpu",
+        threads: int | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        **options: object,
+    ) -> OnnxEmbedder | None:
+        """The embedder of the cached graph of the model with this digest (``model_digest`` or
+        ``arrays_digest``), or None when there is none or it no longer loads (export it again)."""
+        path = graph_path(digest, cache_dir)
+        if not path.is_file():
+            return None
+        try:
+            embedder = cls(path, device=device, threads=threads, **options)
+        except UnusableGraph as exc:
+            log.warning("cached ONNX graph %s is unusable (%s); exporting it again", path, exc)
+            return None
+        embedder.reused = True
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used: kept by prune_cache
         return embedder
 
     def embed(self, windows: np.ndarray) -> np.ndarray:

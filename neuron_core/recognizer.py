@@ -7,33 +7,61 @@ rebuilds or re-runs anything else. Scores are the softmax over labels of the fus
 The window embeddings come from PyTorch or, with ``backend="onnx"``, from the same model exported to
 ONNX Runtime (faster on a CPU; see :mod:`neuron_core.onnx_runtime`). ``"auto"`` takes ONNX Runtime when
 the export and a session work and falls back to PyTorch with a logged reason.
+
+Scoring is numpy (:mod:`neuron_core.scoring`), so a recogniser on ONNX Runtime runs without torch:
+``from_checkpoint`` on the CPU reads the checkpoint without torch (:func:`read_stored_model`) and, when
+the model's graph is cached, never imports it (a lean start: torch alone is about 500 MB resident and
+a second or more of import). The torch model is built on first use of ``model`` otherwise.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from neuron_base.devices import BACKEND_CHOICES, check_device, parse_device
+from neuron_core import scoring
 from neuron_core.calibration import needs_reference
-from neuron_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_checkpoint
+from neuron_core.checkpoint import (
+    DEFAULT_CHECKPOINT,
+    CheckpointMeta,
+    StoredModel,
+    load_checkpoint,
+    read_stored_model,
+)
 from neuron_core.errors import BackendError, ModelError, NeuronCoreError, TextEncoderError, one_line
 from neuron_core.examples import EXAMPLE_BASELINE, EXAMPLE_WEIGHT, combine, example_prototype, fused_cosines
 from neuron_core.labels import MAX_LABELS, LabelSet, label_key, normalize_label
 from neuron_core.laterality import mirror_pairs, resolve_sides
-from neuron_core.model import NeuronModel, class_logits, class_prototypes, fuse
 from neuron_core.prompts import Descriptions, class_text_embeddings, foreign_script
 from neuron_core.text_encoders import TextEncoder, get_text_encoder
+
+if TYPE_CHECKING:
+    import torch
+
+    from neuron_core.model import NeuronModel
 
 log = logging.getLogger(__name__)
 
 BACKENDS = BACKEND_CHOICES
+
+
+def no_gpu_driver() -> bool:
+    """True on Linux when no GPU driver is there (no NVIDIA or ROCm device): no GPU can be used, which
+    is known without importing torch. False means "ask torch"."""
+    if not sys.platform.startswith("linux"):
+        return False
+    dev = Path("/dev")
+    return not (
+        Path("/proc/driver/nvidia").exists() or any(dev.glob("nvidia[0-9]*")) or (dev / "kfd").exists()
+    )
 
 
 def resolve_device(spec: str | torch.device = "auto") -> str:
@@ -42,10 +70,12 @@ def resolve_device(spec: str | torch.device = "auto") -> str:
         kind, index = parse_device(spec)
     except ValueError as exc:
         raise NeuronCoreError(str(exc)) from None
+    if kind == "cpu" or (kind == "auto" and no_gpu_driver()):
+        return "cpu"
+    import torch
+
     if kind == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if kind == "cpu":
-        return "cpu"
     text = check_device(spec)
     if not torch.cuda.is_available():
         raise NeuronCoreError(f"device {text!r} was requested but no CUDA GPU is available")
@@ -59,11 +89,14 @@ class ZeroShotRecognizer:
 
     Thread-safe for one scoring thread beside one thread that edits labels: edits encode outside the
     lock and swap the label table in at the end, so scoring never waits for a text encoder.
+
+    ``model`` is the torch model, or a :class:`StoredModel` (read without torch): then the torch model
+    is built only when needed (the torch backend, an ONNX export, or ``model`` asked for).
     """
 
     def __init__(
         self,
-        model: NeuronModel,
+        model: NeuronModel | StoredModel,
         meta: CheckpointMeta,
         encoder: TextEncoder,
         device: str = "cpu",
@@ -78,18 +111,22 @@ class ZeroShotRecognizer:
             raise TextEncoderError(
                 f"the model was trained with text encoder {meta.text_encoder!r}, not {encoder.name!r}"
             )
-        if encoder.dim != model.config.text_dim:
+        self.config = model.config
+        if encoder.dim != self.config.text_dim:
             raise TextEncoderError(
                 f"text encoder {encoder.name!r} gives {encoder.dim}-d vectors, the model expects "
-                f"{model.config.text_dim}"
+                f"{self.config.text_dim}"
             )
         self.device = resolve_device(device)
-        self.model = model.to(self.device).eval()
+        if isinstance(model, StoredModel):
+            self._stored, self._model = model, None
+        else:
+            self._stored, self._model = None, model.to(self.device).eval()
         self.meta = meta
-        self._reference = meta.reference()  # for the "prior" calibration
-        if needs_reference(model.config.calibration) and self._reference is None:
+        self._reference = meta.reference_array()  # for the "prior" calibration
+        if needs_reference(self.config.calibration) and self._reference is None:
             raise ModelError(
-                f"the model scores with calibration {model.config.calibration!r}, which needs the reference "
+                f"the model scores with calibration {self.config.calibration!r}, which needs the reference "
                 "embedding its checkpoint carries; this metadata has none"
             )
         self.encoder = encoder
@@ -97,8 +134,8 @@ class ZeroShotRecognizer:
         self.k = k if k is not None else meta.text.prompts_per_granularity  # the checkpoint's contract
         self.max_labels = max_labels
         self._labels = LabelSet(max_labels=max_labels)
-        self._cache: dict[str, torch.Tensor] = {}  # label key -> (6, D) class prototypes on self.device
-        self._classes: torch.Tensor | None = None  # (C, 6, D) for the current labels, built lazily
+        self._cache: dict[str, np.ndarray] = {}  # label key -> (6, D) class prototypes
+        self._classes: np.ndarray | None = None  # (C, 6, D) for the current labels, built lazily
         self._examples: dict[str, tuple[np.ndarray, int]] = {}  # label key -> ((6, D) prototype, count)
         self._warned: set[str] = set()  # label keys already warned about (unreadable to the encoder)
         self.example_weight = EXAMPLE_WEIGHT
@@ -107,6 +144,23 @@ class ZeroShotRecognizer:
         self._onnx = None  # OnnxEmbedder when the ONNX Runtime backend runs
         self.backend, self.backend_reason = self._start_backend(backend, threads, onnx_cache_dir)
 
+    @property
+    def model(self) -> NeuronModel:
+        """The torch model (built from the checkpoint on first use when the recogniser started without it)."""
+        if self._model is None:
+            assert self._stored is not None
+            log.info("building the torch model of %s", self._stored.path)
+            self._model = self._stored.load(self.device)
+        return self._model
+
+    @property
+    def logit_scale(self) -> float:
+        """The temperature multiplying cosines: the torch model's when it is built, else the stored one's."""
+        if self._model is not None:
+            return float(self._model.logit_scale.detach())
+        assert self._stored is not None
+        return self._stored.logit_scale
+
     def _start_backend(
         self, backend: str, threads: int | None, cache_dir: str | os.PathLike[str] | None
     ) -> tuple[str, str]:
@@ -114,11 +168,16 @@ class ZeroShotRecognizer:
         if backend not in BACKENDS:
             raise NeuronCoreError(f"unknown backend {backend!r}: use {', '.join(BACKENDS)}")
         if backend == "torch":
+            self.model  # noqa: B018 (built now, not at the first window)
             return "torch", "requested"
         try:
-            from neuron_core.onnx_runtime import OnnxEmbedder
+            from neuron_core.onnx_runtime import OnnxEmbedder, arrays_digest
 
-            self._onnx = OnnxEmbedder.for_model(self.model, self.device, threads, cache_dir)
+            if self._stored is not None:  # the cached graph of these weights, found without torch
+                digest = arrays_digest(self.config.to_dict(), self._stored.state)
+                self._onnx = OnnxEmbedder.for_digest(digest, self.device, threads, cache_dir)
+            if self._onnx is None:
+                self._onnx = OnnxEmbedder.for_model(self.model, self.device, threads, cache_dir)
         except Exception as exc:  # auto falls back on any failure: PyTorch still works
             reason = str(exc) if isinstance(exc, NeuronCoreError) else one_line(exc)
             if backend == "onnx":
@@ -151,7 +210,13 @@ class ZeroShotRecognizer:
         """
         device = resolve_device(device)
         expect = encoder.name if encoder is not None else None
-        model, meta = load_checkpoint(Path(path), device=device, expect_text_encoder=expect)
+        # On the CPU with ONNX Runtime, read the checkpoint without torch: a cached graph then needs none.
+        stored = read_stored_model(path, expect) if backend != "torch" and device == "cpu" else None
+        model: NeuronModel | StoredModel
+        if stored is not None:
+            model, meta = stored
+        else:
+            model, meta = load_checkpoint(Path(path), device=device, expect_text_encoder=expect)
         if encoder is None:
             encoder = get_text_encoder(meta.text_encoder, device=device, cache_dir=cache_dir)
         return cls(
@@ -181,7 +246,7 @@ class ZeroShotRecognizer:
         self._warn_unreadable(missing)
         # slow: outside the lock
         emb = class_text_embeddings(self.encoder, missing, self.meta.text.source, self.descriptions, self.k)
-        protos = class_prototypes(torch.from_numpy(emb)).to(self.device)
+        protos = scoring.class_prototypes(emb)
         with self._lock:
             self._cache.update((label_key(label), p) for label, p in zip(missing, protos, strict=True))
 
@@ -238,11 +303,11 @@ class ZeroShotRecognizer:
             self._classes = None
             return stored
 
-    def _snapshot(self) -> tuple[list[str], torch.Tensor | None]:
+    def _snapshot(self) -> tuple[list[str], np.ndarray | None]:
         with self._lock:
             labels = self._labels.list()
             if labels and self._classes is None:
-                self._classes = torch.stack([self._cache[label_key(label)] for label in labels])
+                self._classes = np.stack([self._cache[label_key(label)] for label in labels])
             return labels, self._classes
 
     # ----- examples (teaching by example: see neuron_core.examples) -------------------------------
@@ -258,7 +323,7 @@ class ZeroShotRecognizer:
             with self._lock:
                 self._examples.pop(key, None)
             return 0
-        emb = self.embed(windows).float().cpu().numpy()
+        emb = self.embed(windows)
         proto = example_prototype(emb)
         with self._lock:
             self._examples[key] = (proto, len(emb))
@@ -290,7 +355,7 @@ class ZeroShotRecognizer:
         array = np.asarray(windows, dtype=np.float32)
         if array.ndim == 4:
             array = array[None]
-        cfg = self.model.config
+        cfg = self.config
         if array.ndim != 5 or array.shape[1] != cfg.in_channels or array.shape[3] != cfg.num_joints:
             raise ModelError(
                 f"expected windows ({cfg.in_channels}, T, {cfg.num_joints}, M) or (N, {cfg.in_channels}, T, "
@@ -300,44 +365,43 @@ class ZeroShotRecognizer:
             raise ModelError("windows contain NaN or infinite values")
         return np.ascontiguousarray(array)
 
-    def embed(self, windows: np.ndarray) -> torch.Tensor:
-        """(N, 6, D) step embeddings of windows, on ``self.device``, from the active backend."""
+    def embed(self, windows: np.ndarray) -> np.ndarray:
+        """(N, 6, D) float32 step embeddings of windows from the active backend."""
         x = self._as_batch(windows)
         if self._onnx is not None:
-            return torch.from_numpy(self._onnx.embed(x)).to(self.device)
+            return self._onnx.embed(x)
+        import torch
+
         with torch.inference_mode():
-            return self.model(torch.from_numpy(x).to(self.device))
+            return self.model(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
 
     def step_logits(self, windows: np.ndarray) -> tuple[list[str], np.ndarray]:
         """The labels and the per-step text logits (N, 6, C) before fusion (for inspection and evaluation)."""
         return self._text_logits(self.embed(windows))
 
-    def _text_logits(self, emb: torch.Tensor) -> tuple[list[str], np.ndarray]:
+    def _text_logits(self, emb: np.ndarray) -> tuple[list[str], np.ndarray]:
         labels, classes = self._snapshot()
         if classes is None:
             return labels, np.zeros((emb.shape[0], 6, 0), np.float32)
-        with torch.inference_mode():
-            logits = class_logits(
-                emb, classes, self.model.logit_scale, self.model.config.calibration, self._reference
-            )
-        return labels, logits.float().cpu().numpy()
+        cfg = self.config
+        return labels, scoring.class_logits(emb, classes, self.logit_scale, cfg.calibration, self._reference)
 
     def _probabilities(self, windows: np.ndarray) -> tuple[list[str], np.ndarray]:
         emb = self.embed(windows)
         labels, logits = self._text_logits(emb)
         if not labels:
             return labels, np.zeros((logits.shape[0], 0), np.float32)
-        fused = fuse(torch.from_numpy(logits), self.model.config.fusion).numpy()
+        rule = self.config.fusion
+        fused = scoring.fuse(logits, rule)
         examples = self._example_table(labels)
         if examples is not None:  # in logit units: the scale multiplies both sides and the baseline
-            scale = self.model.logit_scale.item()
+            scale = self.logit_scale
             protos, has = examples
-            rule = self.model.config.fusion
-            ex = fused_cosines(emb.float().cpu().numpy(), protos, rule) * scale
+            ex = fused_cosines(emb, protos, rule) * scale
             fused = combine(fused, ex, has, self.example_weight, self.example_baseline * scale, rule)
         if mirror_pairs(labels):  # mirror pairs take their side from the skeleton; the batch only then
             fused = resolve_sides(labels, self._as_batch(windows), fused)
-        return labels, torch.softmax(torch.from_numpy(np.asarray(fused, np.float32)), dim=1).numpy()
+        return labels, scoring.softmax(fused)
 
     def scores(self, windows: np.ndarray) -> np.ndarray:
         """(N, C) softmax probabilities over the current labels (C = 0 when there are none)."""

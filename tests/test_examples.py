@@ -68,8 +68,8 @@ def test_recognizer_examples_move_scores_toward_the_taught_label(recognizer: Zer
     np.testing.assert_allclose(after.sum(1), 1.0, rtol=1e-5)
 
     # The mix is the one neuron_core.examples defines, in logit units.
-    emb = recognizer.embed(query).numpy()
-    text = fused_cosines(emb, recognizer._snapshot()[1].numpy())
+    emb = recognizer.embed(query)
+    text = fused_cosines(emb, recognizer._snapshot()[1])
     ex = fused_cosines(emb, example_prototype(emb)[None].repeat(3, 0))
     scale = recognizer.model.logit_scale.item()
     logits = combine(text, ex, np.array([False, False, True]), recognizer.example_weight,
