@@ -108,7 +108,7 @@ QUICK = Plan(
     downscale_frames=10,
     downscale_sides=(None, 640),
     quant_windows=4,
-    start_frames=90,
+    start_frames=150,  # 5 s of video: at load 8 on 2 cores, 90 frames (3 s) sometimes gave no window at all
     prompt_clips=8,
     prompt_sets=("cmu8",),
 )

@@ -146,6 +146,11 @@ def test_quick_bench_reports_memory_and_targets(quick_report: tuple[dict, str]) 
         assert set(target) == {"value", "target", "better", "met"} and isinstance(target["met"], bool)
         assert f"  {name} " in text
     assert "peak RSS" in text and "soak of" in text and "targets (GPU: none lent" in text
+    started = [run for run in report["start"] if "error" not in run]
+    for run in started:  # which heavy packages the live path imported (a lean start imports no torch)
+        assert isinstance(run["imported"], list)
+    if started:
+        assert "heavy packages it imported" in text
 
 
 @pytest.mark.slow
