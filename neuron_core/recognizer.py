@@ -141,17 +141,19 @@ class ZeroShotRecognizer:
         self.example_weight = EXAMPLE_WEIGHT
         self.example_baseline = EXAMPLE_BASELINE
         self._lock = threading.Lock()
+        self._model_lock = threading.Lock()  # the torch model is built once, whichever thread asks first
         self._onnx = None  # OnnxEmbedder when the ONNX Runtime backend runs
         self.backend, self.backend_reason = self._start_backend(backend, threads, onnx_cache_dir)
 
     @property
     def model(self) -> NeuronModel:
         """The torch model (built from the checkpoint on first use when the recogniser started without it)."""
-        if self._model is None:
-            assert self._stored is not None
-            log.info("building the torch model of %s", self._stored.path)
-            self._model = self._stored.load(self.device)
-        return self._model
+        with self._model_lock:
+            if self._model is None:
+                assert self._stored is not None
+                log.info("building the torch model of %s", self._stored.path)
+                self._model = self._stored.load(self.device)
+            return self._model
 
     @property
     def logit_scale(self) -> float:
@@ -176,20 +178,30 @@ class ZeroShotRecognizer:
             if self._stored is not None:  # the cached graph of these weights, found without torch
                 digest = arrays_digest(self.config.to_dict(), self._stored.state)
                 self._onnx = OnnxEmbedder.for_digest(digest, self.device, threads, cache_dir)
-            if self._onnx is None:
-                self._onnx = OnnxEmbedder.for_model(self.model, self.device, threads, cache_dir)
         except Exception as exc:  # auto falls back on any failure: PyTorch still works
-            reason = str(exc) if isinstance(exc, NeuronCoreError) else one_line(exc)
-            if backend == "onnx":
-                if isinstance(exc, NeuronCoreError):
-                    raise
-                raise BackendError(reason) from exc
-            log.warning("ONNX Runtime backend unavailable, using PyTorch: %s", reason)
-            return "torch", f"ONNX Runtime unavailable: {reason}"
+            return self._no_onnx(backend, exc)
+        if self._onnx is None:  # export (or find the graph by the torch model's digest)
+            model = self.model  # a checkpoint torch cannot load fails on every backend: not caught
+            try:
+                self._onnx = OnnxEmbedder.for_model(model, self.device, threads, cache_dir)
+            except Exception as exc:
+                return self._no_onnx(backend, exc)
         how = "cached graph" if self._onnx.reused else "exported now"
         reason = f"{how}: {self._onnx.path} ({', '.join(self._onnx.providers)})"
         log.info("model backend: ONNX Runtime, %s", reason)
         return "onnx", reason
+
+    def _no_onnx(self, backend: str, exc: Exception) -> tuple[str, str]:
+        """ONNX Runtime failed: "onnx" raises (one line), "auto" falls back to PyTorch with the reason."""
+        reason = str(exc) if isinstance(exc, NeuronCoreError) else one_line(exc)
+        if backend == "onnx":
+            if isinstance(exc, NeuronCoreError):
+                raise exc
+            raise BackendError(reason) from exc
+        log.warning("ONNX Runtime backend unavailable, using PyTorch: %s", reason)
+        self._onnx = None
+        self.model  # noqa: B018 (built now, not at the first window)
+        return "torch", f"ONNX Runtime unavailable: {reason}"
 
     @classmethod
     def from_checkpoint(

@@ -226,3 +226,22 @@ def test_neuron_live_headless_demo_starts_without_torch(warm: tuple[Path, Path],
     code_, lines, imported = result.stdout.splitlines()[-1].split(" ", 2)
     assert code_ == "0" and int(lines) > 0, result.stderr
     assert imported == "[]"
+
+
+def test_weights_that_do_not_fit_the_model_are_refused_on_every_backend(
+    warm: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Read without torch, such a checkpoint has no cached graph; building the model then refuses
+    it as load_checkpoint always did, rather than falling back to torch."""
+    path, _ = warm
+    payload = torch.load(path, weights_only=True)
+    name = next(iter(payload["state_dict"]))
+    payload["state_dict"][name] = torch.zeros(3, 3)
+    bad = tmp_path / "bad.pt"
+    torch.save(payload, bad)
+    assert read_stored_model(bad) is not None  # config and metadata are fine
+    for backend in ("auto", "onnx", "torch"):
+        with pytest.raises(CheckpointError, match="does not fit its model config"):
+            ZeroShotRecognizer.from_checkpoint(
+                bad, device="cpu", encoder=HashingEncoder(DIM), backend=backend, onnx_cache_dir=tmp_path
+            )
