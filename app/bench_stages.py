@@ -413,6 +413,7 @@ def run_pipeline(
     """
     from app.pipeline import Pipeline
     from pose.estimator import PoseEstimator
+    from pose.normalize import Preprocess
     from pose.sources import VideoSource
 
     def make_source() -> Any:
@@ -428,7 +429,7 @@ def run_pipeline(
         realtime=realtime,
         lossless=not realtime,
         loop=True,
-        window=window,
+        preprocess=Preprocess(window=window),
         rate=RATE,
         max_frames=frames,
         sinks=[predictions.append],

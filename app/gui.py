@@ -47,7 +47,7 @@ from PyQt6.QtWidgets import (
 )
 
 from app.config import LiveConfig
-from app.label_store import Example, ExampleError, ExampleStore, apply_examples, model_window, save_labels
+from app.label_store import Example, ExampleError, ExampleStore, apply_examples, save_labels
 from app.pipeline import Pipeline, Prediction, Recognizer, View
 from app.records import JsonLinesSink
 from app.session import Input, build_pipeline
@@ -810,7 +810,7 @@ class MainWindow(QMainWindow):
 
     def _teach(self, label: str) -> int:
         """Hand the label's examples to the recogniser; refresh the counts shown."""
-        count = self.examples.teach(self.pipeline.recognizer, label, model_window(self.pipeline.recognizer))
+        count = self.examples.teach(self.pipeline.recognizer, label)
         self.label_list.viewport().update()
         self._refresh_examples()
         return count

@@ -25,7 +25,7 @@ from neuron_base.errors import NeuronLiveError
 from neuron_core.errors import LabelError
 from neuron_core.labels import label_key, normalize_label
 from pose.errors import SkeletonError
-from pose.normalize import PREPROCESS, Preprocess, normalize_window
+from pose.normalize import PREPROCESS, Preprocess, contract_window
 from pose.skeleton import Skeleton, load_npz, save_npz
 
 log = logging.getLogger(__name__)
@@ -209,22 +209,22 @@ class ExampleStore:
         example.path.unlink(missing_ok=True)
         self.examples.remove(example)
 
-    def windows(self, label: str, window: int, crop: float = PREPROCESS.test_crop) -> np.ndarray | None:
-        """The model inputs (N, 3, window, 25, 2) of a label's examples, None when it has none."""
+    def windows(self, label: str, preprocess: Preprocess = PREPROCESS) -> np.ndarray | None:
+        """The model inputs (N, 3, window, 25, 2) of a label's examples made as ``preprocess`` (a
+        checkpoint's contract) says, None when it has none."""
         mine = self.of(label)
         if not mine:
             return None
-        return np.stack([normalize_window(ex.skeleton, window, crop=crop) for ex in mine])
+        return np.stack([contract_window(ex.skeleton, preprocess) for ex in mine])
 
-    def teach(self, recognizer: Teachable, label: str, window: int) -> int:
+    def teach(self, recognizer: Teachable, label: str) -> int:
         """Give the recogniser this label's examples (none: it forgets any); returns how many."""
-        crop = model_preprocess(recognizer).test_crop  # the checkpoint's contract
-        return recognizer.set_examples(label, self.windows(label, window, crop))
+        return recognizer.set_examples(label, self.windows(label, model_preprocess(recognizer)))
 
-    def teach_all(self, recognizer: Teachable, window: int) -> dict[str, int]:
+    def teach_all(self, recognizer: Teachable) -> dict[str, int]:
         """Make the recogniser's examples exactly this store's, for every label that has any."""
         recognizer.clear_examples()
-        return {label: self.teach(recognizer, label, window) for label in self.labels()}
+        return {label: self.teach(recognizer, label) for label in self.labels()}
 
 
 def apply_examples(
@@ -240,13 +240,8 @@ def apply_examples(
     for label in store.labels(own=False):
         if label_key(label) not in active:
             recognizer.add_label(label)
-    store.teach_all(recognizer, model_window(recognizer))
+    store.teach_all(recognizer)
     return store
-
-
-def model_window(recognizer: object) -> int:
-    """The window length (frames) the recogniser's model takes."""
-    return model_preprocess(recognizer).window
 
 
 def model_preprocess(recognizer: object) -> Preprocess:

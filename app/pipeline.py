@@ -34,7 +34,7 @@ from app.stats import Meter, Stats, View
 from app.status import Status, StatusBoard
 from app.track_scoring import DEFAULT_SCORING, Prediction, ScoringSettings, TrackScorer
 from neuron_base.errors import NeuronLiveError
-from pose.normalize import PREPROCESS
+from pose.normalize import PREPROCESS, Preprocess
 from pose.sources import FrameSource
 
 __all__ = ["Estimator", "Pipeline", "Prediction", "Recognizer", "Stats", "Status", "View"]
@@ -52,8 +52,9 @@ class Pipeline:
     """Runs a source through pose, windows and the recogniser until it ends or ``stop`` is called.
 
     ``reopen`` makes a fresh source: used when ``loop`` replays a recording and when a camera
-    (``retry``) vanishes. ``realtime`` paces recordings at their own rate. ``window``, ``crop`` and
-    ``frame_rate`` make windows as the model was trained (the checkpoint's contract). ``scoring``
+    (``retry``) vanishes. ``realtime`` paces recordings at their own rate. ``preprocess`` makes
+    windows as the model was trained (the checkpoint's contract: window, crop, frame rate,
+    normalisation). ``scoring``
     says how raw scores become predictions. Predictions go to every sink, on the recogniser thread,
     in order; a sink must be quick. ``estimator`` and ``sinks`` may be changed until ``start``.
     """
@@ -69,9 +70,7 @@ class Pipeline:
         lossless: bool = False,
         loop: bool = False,
         retry: bool = False,
-        window: int = PREPROCESS.window,
-        crop: float = PREPROCESS.test_crop,
-        frame_rate: float = PREPROCESS.frame_rate,
+        preprocess: Preprocess = PREPROCESS,
         rate: int = 4,
         scoring: ScoringSettings = DEFAULT_SCORING,
         max_frames: int | None = None,
@@ -83,7 +82,7 @@ class Pipeline:
         self.lossless = lossless
         # A camera frame's time counts from the pipeline's making.
         self._window_stage = partial(
-            WindowStage, window=window, crop=crop, frame_rate=frame_rate, rate=rate, t_start=time.monotonic()
+            WindowStage, preprocess=preprocess, rate=rate, t_start=time.monotonic()
         )
         self._scoring = scoring
         self._stop = threading.Event()

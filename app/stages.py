@@ -28,6 +28,7 @@ from app.track_scoring import FrameInfo, Prediction, TrackScorer
 from neuron_base.errors import one_line
 from pose.errors import PoseError, SourceError
 from pose.estimator import PoseResult
+from pose.normalize import Preprocess
 from pose.sources import Frame, PosedFrame
 from pose.window import SlidingWindow, WindowSample
 
@@ -125,14 +126,18 @@ class WindowStage:
         outbox: Channel,
         stop: threading.Event,
         *,
-        window: int,
-        crop: float,
-        frame_rate: float,
+        preprocess: Preprocess,
         rate: int,
         t_start: float,
     ) -> None:
         self._inbox, self._outbox, self._stop = inbox, outbox, stop
-        self._windows = SlidingWindow(window=window, stride=rate, crop=crop, rate=frame_rate)
+        self._windows = SlidingWindow(
+            window=preprocess.window,
+            stride=rate,
+            crop=preprocess.test_crop,
+            rate=preprocess.frame_rate,
+            normalisation=preprocess.normalisation,
+        )
         self._rate = rate
         self._t_start = t_start  # a camera frame's time is counted from here
         self._absent = 0

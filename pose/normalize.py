@@ -16,13 +16,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pose.camera_space import heading
 from pose.layouts import NTU25_CENTER, NUM_JOINTS
 from pose.skeleton import Skeleton
 
 # What this code can produce, by name: joint layouts of a window (with their joint counts), the
 # normalisation implemented below, and how time is resampled (linear interpolation, live and offline).
 LAYOUTS: dict[str, int] = {"ntu25": NUM_JOINTS}
-NORMALISATIONS: tuple[str, ...] = ("spine-mid-first-frame",)
+# "spine-mid-first-frame": centred only; "...-facing": also turned about the vertical so the first
+# person faces the camera in the first valid frame (see :func:`face_front`).
+NORMALISATIONS: tuple[str, ...] = ("spine-mid-first-frame", "spine-mid-first-frame-facing")
 RESAMPLINGS: tuple[str, ...] = ("linear",)
 
 
@@ -90,6 +93,29 @@ def center(joints: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return out
 
 
+def face_front(joints: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Turn every person about the vertical axis through the origin so that the first observed person
+    faces the camera (their shoulder and hip lines along Kinect x) in the first valid frame.
+
+    Why: the motion-capture sets are stored facing the sensor, the Kinect sets were filmed from up to
+    90 degrees aside, and the live path turns every person to face the camera
+    (:class:`pose.camera_space.FaceCamera`): one convention for all of them. Only the first frame sets
+    the turn, so turning during the window stays visible. Call after :func:`center`.
+    """
+    frames = np.flatnonzero(valid.any(axis=1))
+    if frames.size == 0:
+        return joints
+    t0 = frames[0]
+    m0 = int(np.flatnonzero(valid[t0])[0])
+    turn = heading(joints[t0, m0])
+    flat = (joints[..., 0] + 1j * joints[..., 2]) / turn
+    out = np.array(joints, np.float32, copy=True)
+    out[..., 0] = flat.real
+    out[..., 2] = flat.imag
+    out[~valid] = 0.0
+    return out
+
+
 def _resize_time(x: np.ndarray, length: int) -> np.ndarray:
     """Linear interpolation along axis 0 to ``length`` samples (end points kept)."""
     n = x.shape[0]
@@ -144,16 +170,30 @@ def normalize_window(
     window: int = PREPROCESS.window,
     crop: float | tuple[float, float] = PREPROCESS.test_crop,
     rng: np.random.Generator | None = None,
+    normalisation: str = PREPROCESS.normalisation,
 ) -> np.ndarray:
     """Skeleton (or joints, valid) to the model's input: float32 (3, window, 25, M).
 
     The layout (C, T, V, M) is the one the NTU models of the field take. Persons absent from the
-    whole window are all zeros, which is how the model tells them apart.
+    whole window are all zeros, which is how the model tells them apart. ``normalisation`` is one of
+    :data:`NORMALISATIONS` (a checkpoint's contract names it).
     """
+    if normalisation not in NORMALISATIONS:
+        raise UnsupportedPreprocess(f"normalisation {normalisation!r} is not one this code has")
     if isinstance(skeleton, Skeleton):
         joints, valid = skeleton.joints, skeleton.valid
     else:
         joints, valid = skeleton
     centred = center(joints, valid)
+    if normalisation.endswith("-facing"):
+        centred = face_front(centred, valid)
     out, _ = crop_resize(centred, valid, window, crop, rng)
     return np.ascontiguousarray(out.transpose(3, 0, 2, 1))
+
+
+def contract_window(skeleton: Skeleton | tuple[np.ndarray, np.ndarray], preprocess: Preprocess) -> np.ndarray:
+    """A window made exactly as ``preprocess`` (a checkpoint's contract) says, at test time: the one
+    call for live windows, taught examples and evaluation."""
+    return normalize_window(
+        skeleton, preprocess.window, crop=preprocess.test_crop, normalisation=preprocess.normalisation
+    )

@@ -110,7 +110,8 @@ class SlidingWindow:
     frames of that person; the window covers the last ``seconds`` (less while history is shorter).
     A track not seen for ``stale_seconds`` is dropped. Times are the results' media time where
     they have one, else capture time. ``window``, ``crop`` and ``rate`` are the checkpoint's
-    contract (:class:`pose.normalize.Preprocess`): the same windows as evaluation.
+    contract (:class:`pose.normalize.Preprocess`): the same windows as evaluation; ``normalisation``
+    too (``preprocess`` gives all four at once, as a checkpoint holds them).
     """
 
     def __init__(
@@ -122,6 +123,7 @@ class SlidingWindow:
         stale_seconds: float = 1.0,
         crop: float = PREPROCESS.test_crop,
         rate: float = PREPROCESS.frame_rate,
+        normalisation: str = PREPROCESS.normalisation,
     ) -> None:
         bad = window < 2 or stride < 1 or seconds <= 0 or not 0 <= min_seconds <= seconds
         if bad or stale_seconds <= 0 or rate <= 0:
@@ -132,6 +134,7 @@ class SlidingWindow:
         self.window = window
         self.crop = crop
         self.rate = rate
+        self.normalisation = normalisation
         self.seconds = seconds
         self.stride = stride
         self.min_seconds = min_seconds
@@ -170,5 +173,5 @@ class SlidingWindow:
         full[:, 0] = joints
         valid = np.zeros((len(joints), MAX_PERSONS), bool)
         valid[:, 0] = True
-        data = normalize_window((full, valid), window=self.window, crop=self.crop)
+        data = normalize_window((full, valid), self.window, crop=self.crop, normalisation=self.normalisation)
         return WindowSample(track_id, data, result.t_capture, result.frame_index, motion, seconds)

@@ -14,6 +14,7 @@ from app.pipeline import Pipeline, Prediction
 from app.synthetic import DemoSource
 from neuron_core.recognizer import ZeroShotRecognizer
 from neuron_core.text_encoders import HashingEncoder
+from pose.normalize import Preprocess
 from tests.doubles import DIM, make_meta, tiny_model
 from tests.doubles import TINY_CONFIG as CONFIG
 
@@ -57,7 +58,10 @@ def make_recognizer(encoder: HashingEncoder) -> ZeroShotRecognizer:
 def test_predictions_keep_arriving_while_a_new_label_encodes() -> None:
     encoder = SlowEncoder("juggle")
     preds: list[Prediction] = []
-    pipeline = Pipeline(DemoSource(seed=0), make_recognizer(encoder), window=WINDOW, sinks=[preds.append])
+    pipeline = Pipeline(
+        DemoSource(seed=0), make_recognizer(encoder), preprocess=Preprocess(window=WINDOW),
+        sinks=[preds.append],
+    )
     pipeline.start()
     try:
         wait_for(lambda: len(preds) >= 3)
@@ -84,7 +88,10 @@ def test_predictions_keep_arriving_while_a_new_label_encodes() -> None:
 def test_a_refused_label_set_keeps_the_old_one_and_says_why() -> None:
     preds: list[Prediction] = []
     pipeline = Pipeline(
-        DemoSource(seed=0), make_recognizer(HashingEncoder(DIM)), window=WINDOW, sinks=[preds.append]
+        DemoSource(seed=0),
+        make_recognizer(HashingEncoder(DIM)),
+        preprocess=Preprocess(window=WINDOW),
+        sinks=[preds.append],
     )
     pipeline.start()
     try:

@@ -13,6 +13,7 @@ import torch
 from neuron_core.errors import ModelError
 from neuron_core.examples import combine, example_prototype, few_shot_metrics, fused_cosines
 from neuron_core.recognizer import ZeroShotRecognizer
+from pose.normalize import Preprocess
 from tests.conftest import shared_path
 from tests.doubles import CountingEncoder, make_meta, tiny_model, windows
 from tests.test_app_cli import random_checkpoint  # noqa: F401 (a shared fixture)
@@ -294,7 +295,7 @@ def test_example_store_keeps_user_examples_and_reads_a_folder(tmp_path: Path) ->
     from app.label_store import EXAMPLES_DIR, ExampleError, ExampleStore
 
     store = ExampleStore(tmp_path / "config").load()
-    assert store.examples == [] and store.windows("wave", 32) is None
+    assert store.examples == [] and store.windows("wave", Preprocess(window=32)) is None
     first = store.add(_clip("Wave  hands", 1))
     store.add(_clip("wave hands", 2))
     assert first.path.parent.parent == tmp_path / "config" / EXAMPLES_DIR and first.path.suffix == ".npz"
@@ -309,7 +310,7 @@ def test_example_store_keeps_user_examples_and_reads_a_folder(tmp_path: Path) ->
     again = ExampleStore(tmp_path / "config", tmp_path / "given").load()
     assert again.count("WAVE HANDS") == 2 and again.count("jump") == 1
     assert again.labels(own=True) == ["Wave hands"] and again.labels(own=False) == ["jump"]
-    assert again.windows("wave hands", 32).shape == (2, 3, 32, 25, 2)
+    assert again.windows("wave hands", Preprocess(window=32)).shape == (2, 3, 32, 25, 2)
     with pytest.raises(ExampleError, match="left in place"):
         again.remove(again.of("jump")[0])
     again.remove(again.of("wave hands")[0])

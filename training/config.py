@@ -23,7 +23,7 @@ from neuron_base.errors import ConfigError
 from neuron_base.paths import shared_data_dir
 from neuron_core.config import ModelConfig
 from neuron_core.prompts import PROMPT_MODES, TEXTS
-from pose.normalize import PREPROCESS
+from pose.normalize import NORMALISATIONS, PREPROCESS
 from pose.readers import registry
 
 # The real data beside the project (../shared/data), or where NEURON_SHARED_DATA points (as in tests).
@@ -111,6 +111,8 @@ class AugmentConfig:
     crop_low: float = 0.5
     crop_high: float = 1.0
     test_crop: float = PREPROCESS.test_crop  # the checkpoint's contract (train.py writes it)
+    # also the contract's, applied in training and at test time (pose.normalize.NORMALISATIONS)
+    normalisation: str = PREPROCESS.normalisation
     rotation: float = 0.3  # radians, uniform per axis
     bone_scale: float = 0.1  # each bone's length times a factor in [1 - s, 1 + s]
     body_scale: float = 0.1  # whole body times a factor in [1 - s, 1 + s]
@@ -174,6 +176,9 @@ class TrainConfig:
             raise ConfigError(
                 "split.val_group_fraction and split.test_group_fraction must be in [0, 1), sum < 1"
             )
+        if self.augment.normalisation not in NORMALISATIONS:
+            known, got = ", ".join(NORMALISATIONS), self.augment.normalisation
+            raise ConfigError(f"augment.normalisation must be one of {known}, got {got!r}")
         if not 0 < self.augment.crop_low <= self.augment.crop_high <= 1:
             raise ConfigError("augment.crop_low and augment.crop_high must satisfy 0 < low <= high <= 1")
         overlap = {c.lower() for c in self.split.unseen} & {c.lower() for c in self.split.val_classes}

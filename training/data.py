@@ -317,12 +317,15 @@ class WindowDataset(torch.utils.data.Dataset):
         joints, valid = self.store.sample(sample)
         target = int(self.targets[j])
         if not self.train:
-            x = normalize_window((joints, valid), self.window, crop=self.aug.test_crop)
+            x = normalize_window(
+                (joints, valid), self.window, crop=self.aug.test_crop, normalisation=self.aug.normalisation
+            )
             return torch.from_numpy(x), target
         rng = np.random.default_rng([self.seed, self.epoch, sample])
         x = normalize_window(
-            (joints, valid), self.window, crop=(self.aug.crop_low, self.aug.crop_high), rng=rng
-        )
+            (joints, valid), self.window, crop=(self.aug.crop_low, self.aug.crop_high), rng=rng,
+            normalisation=self.aug.normalisation,
+        )  # fmt: skip
         do_mirror = bool(self.mirror_targets[j] >= 0 and rng.random() < self.aug.mirror)
         if do_mirror:
             target = int(self.mirror_targets[j])

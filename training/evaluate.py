@@ -19,7 +19,7 @@ from neuron_core.examples import EXAMPLE_BASELINE, EXAMPLE_WEIGHT, combine, exam
 from neuron_core.laterality import resolve_sides
 from neuron_core.model import NeuronModel
 from pose.errors import SkeletonError
-from pose.normalize import normalize_window
+from pose.normalize import Preprocess, contract_window
 from pose.skeleton import load_npz
 from training.data import DataError
 from training.distributed import Dist
@@ -133,7 +133,7 @@ def score_sets(
 
 
 def read_labelled_windows(
-    folder: str | Path, window: int, crop: float
+    folder: str | Path, preprocess: Preprocess
 ) -> tuple[list[np.ndarray], list[str], int]:
     """Model windows and labels of every labelled interchange .npz under ``folder``, and how many files
     could not be read."""
@@ -148,7 +148,7 @@ def read_labelled_windows(
             skipped += 1
             continue
         if skel.label:
-            windows.append(normalize_window(skel, window, crop=crop))
+            windows.append(contract_window(skel, preprocess))
             found.append(skel.label.strip())
     if not found:
         raise DataError(f"{folder}: no labelled skeleton .npz files found (a file needs a 'label' array)")
@@ -156,12 +156,12 @@ def read_labelled_windows(
 
 
 def example_scores(
-    model: NeuronModel, emb: torch.Tensor, labels: list[str], examples: str | Path, window: int, crop: float,
+    model: NeuronModel, emb: torch.Tensor, labels: list[str], examples: str | Path, preprocess: Preprocess,
     batch_size: int, d: Dist,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:  # fmt: skip
     """Fused example cosines (N, C) of ``emb`` against the prototypes of the examples under ``examples``,
     which labels have examples, and how many each has (files with other labels are not used)."""
-    windows, found, _ = read_labelled_windows(examples, window, crop)
+    windows, found, _ = read_labelled_windows(examples, preprocess)
     by_key = {lab.casefold(): i for i, lab in enumerate(labels)}
     rows = [(i, by_key[lab.casefold()]) for i, lab in enumerate(found) if lab.casefold() in by_key]
     if not rows:
@@ -185,8 +185,7 @@ def evaluate_folder(
     texts_for,
     folder: str | Path,
     labels: list[str] | None,
-    window: int,
-    crop: float,
+    preprocess: Preprocess,
     batch_size: int,
     d: Dist,
     examples: str | Path | None = None,
@@ -200,7 +199,7 @@ def evaluate_folder(
     with its text as in the live app (:mod:`neuron_core.examples`).
     """
     folder = Path(folder)
-    windows, found, skipped = read_labelled_windows(folder, window, crop)
+    windows, found, skipped = read_labelled_windows(folder, preprocess)
     if labels is None:
         labels = sorted(set(found), key=str.casefold)
     by_key = {lab.casefold(): lab for lab in labels}
@@ -217,7 +216,7 @@ def evaluate_folder(
     logits = fused(step_logits(emb, texts.get(mode), scale, calibration, reference), fusion)
     counts = None
     if examples is not None:
-        ex, has, counts = example_scores(model, emb, labels, examples, window, crop, batch_size, d)
+        ex, has, counts = example_scores(model, emb, labels, examples, preprocess, batch_size, d)
         logits = combine(logits, ex * scale, has, EXAMPLE_WEIGHT, EXAMPLE_BASELINE * scale, fusion)
     logits = resolve_sides(labels, x.numpy(), logits)  # mirror pairs: the side from the skeleton
     per_class = per_class_topk(logits, targets, labels)

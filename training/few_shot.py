@@ -33,7 +33,7 @@ from neuron_core.model import NeuronModel
 from neuron_core.prompts import encode_classes
 from neuron_core.text_encoders import get_text_encoder
 from pose.errors import NeuronLiveError, SkeletonError
-from pose.normalize import Preprocess, normalize_window
+from pose.normalize import Preprocess, contract_window
 from pose.readers import read_skeleton_file
 
 SUFFIXES = (".npz", ".json")
@@ -53,7 +53,7 @@ def read_labelled(
         except SkeletonError:
             continue
         if skel.label and group_key in skel.meta:
-            windows.append(normalize_window(skel, preprocess.window, crop=preprocess.test_crop))
+            windows.append(contract_window(skel, preprocess))
             labels.append(skel.label.strip())
             groups.append(skel.meta[group_key])
     if not windows:

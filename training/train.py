@@ -340,7 +340,9 @@ def training_reference(run: Run, model: NeuronModel) -> torch.Tensor:
 
 def contract_preprocess(cfg: C.TrainConfig) -> Preprocess:
     """The preprocessing half of the checkpoint's contract: what this run trained on."""
-    return Preprocess(window=cfg.data.window, test_crop=cfg.augment.test_crop)
+    return Preprocess(
+        window=cfg.data.window, test_crop=cfg.augment.test_crop, normalisation=cfg.augment.normalisation
+    )
 
 
 def contract_text(cfg: C.TrainConfig) -> TextContract:
@@ -506,8 +508,7 @@ def _evaluate(args: argparse.Namespace, d: Dist) -> dict[str, object]:
             mode = "descriptions" if descriptions else meta.text.source
             return ClassTexts(list(names), emb, emb, has), mode
 
-        pre = meta.preprocess
-        return evaluate_folder(model, texts_for, args.skeletons, labels, pre.window, pre.test_crop,
+        return evaluate_folder(model, texts_for, args.skeletons, labels, meta.preprocess,
                                cfg.eval_batch_size, d, args.examples, meta.reference())  # fmt: skip
     if not args.config:
         raise C.ConfigError("evaluate needs --skeletons DIR or --config (a split to evaluate on)")
