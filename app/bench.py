@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     progress("text encoder")
     raw = get_text_encoder(meta.text_encoder, device=device)
-    stages["text"] = bench_text(raw, plan.label_repeats, plan.sweep)
+    stages["text"] = bench_text(raw, plan.label_repeats, plan.sweep, meta.text.prompts_per_granularity)
 
     progress("model on each backend")
     labels = list(DEFAULT_LABELS[:3] if args.quick else DEFAULT_LABELS)

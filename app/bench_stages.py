@@ -261,9 +261,10 @@ def bench_model(
     return out
 
 
-def bench_text(raw_encoder: Any, repeats: int, sweep: bool) -> dict[str, Any]:
-    """Cold cost of a new label: its prompts through the text encoder (never cached: fresh labels)."""
-    from neuron_core.prompts import GRANULARITIES, TEXTS, encode_classes
+def bench_text(raw_encoder: Any, repeats: int, sweep: bool, k: int) -> dict[str, Any]:
+    """Cold cost of a new label: its prompts through the text encoder (never cached: fresh labels),
+    ``k`` per granularity as the checkpoint's contract says (what the app encodes)."""
+    from neuron_core.prompts import GRANULARITIES, encode_classes
     from neuron_core.scoring import class_prototypes
 
     start = time.perf_counter()
@@ -271,14 +272,14 @@ def bench_text(raw_encoder: Any, repeats: int, sweep: bool) -> dict[str, Any]:
     load_s = time.perf_counter() - start
     counter = iter(range(10**9))
 
-    def new_label(k: int = TEXTS.prompts_per_granularity, encoder: Any = raw_encoder) -> None:
+    def new_label(k: int = k, encoder: Any = raw_encoder) -> None:
         label = f"bench action {next(counter)} {time.monotonic_ns()}"
         class_prototypes(encode_classes(encoder, [label], k=k))
 
     out: dict[str, Any] = {
         "encoder": raw_encoder.name,
         "load_s": load_s,
-        "prompts": len(GRANULARITIES) * TEXTS.prompts_per_granularity,
+        "prompts": len(GRANULARITIES) * k,
         "new_label_ms": timed(new_label, repeats, warmup=1),
     }
     if sweep:  # other runtimes, thread counts and fewer prompts per granularity

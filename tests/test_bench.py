@@ -83,7 +83,11 @@ def test_quick_bench_times_every_stage(quick_report: tuple[dict, str]) -> None:
             measured(entry[key])
     assert stages["model"]["onnx"]["backend_reason"]
     measured(stages["text"]["new_label_ms"])
-    assert stages["text"]["prompts"] == 60 and stages["text"]["load_s"] > 0
+    from neuron_core.checkpoint import DEFAULT_CHECKPOINT, read_checkpoint_meta
+    from neuron_core.prompts import GRANULARITIES
+
+    k = read_checkpoint_meta(DEFAULT_CHECKPOINT).text.prompts_per_granularity  # what the app encodes
+    assert stages["text"]["prompts"] == len(GRANULARITIES) * k and stages["text"]["load_s"] > 0
     for line in (
         "frame decode",
         "pose (MediaPipe",
