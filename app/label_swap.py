@@ -38,6 +38,9 @@ class LabelSwap:
         self._pending: list[str] | None = None
         self._encoding = False
         self._requested = list(recognizer.labels)
+        # Called (on the label thread, outside every lock) after new labels are swapped in: live, the
+        # pipeline queues each person's last window again so the new labels are scored at once.
+        self.after_swap: Callable[[], object] | None = None
 
     def request(self, labels: Sequence[str]) -> None:
         """Ask for ``labels`` (validated by the caller); returns at once."""
@@ -88,6 +91,9 @@ class LabelSwap:
             with self._lock:
                 if self._pending is None:
                     self._requested = list(self._recognizer.labels)
+        else:
+            if self.after_swap is not None:
+                self.after_swap()
         finally:
             with self._lock:
                 self._encoding = False

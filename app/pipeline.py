@@ -146,6 +146,8 @@ class Pipeline:
             ("recognize", lambda: self._score(score)),  # windows -> predictions -> sinks
         ]
         if not self.lossless:
+            # New labels are scored at once on each person's last window, not at their next one.
+            self._labels.after_swap = score.rescore_recent
             stages.append(("labels", lambda: self._labels.run(stop, self._scoring_ended)))
         self._capture.watch.restart()
         for name, target in stages:

@@ -34,6 +34,9 @@ from pose.window import SlidingWindow, WindowSample
 
 # Windows scored in one model call at most (lossless: a backlog is worked off in batches).
 MAX_BATCH = 8
+# A person's last window is re-scored with new labels only while it is this fresh (a person not seen
+# for longer is about to be dropped by the window stage anyway).
+RESCORE_MAX_AGE_S = 1.0
 
 
 class Recognizer(Protocol):
@@ -183,14 +186,27 @@ class ScoreStage:
         self._sinks = sinks
         self._board, self._meter = board, meter
         self._lossless = lossless
+        self._recent: dict[int, Job] = {}  # the last window scored per person, for re-scoring
+        self._recent_lock = threading.Lock()
 
     def run(self) -> None:
         stage_loop(self._inbox, self._stop, self._handle)
+
+    def rescore_recent(self, max_age_s: float = RESCORE_MAX_AGE_S) -> int:
+        """Queue again the last window of every person seen within ``max_age_s``: called when new
+        labels are swapped in, so they are scored at once instead of at the next window (up to
+        ``rate`` frames later). Returns how many windows were queued."""
+        now = time.monotonic()
+        with self._recent_lock:
+            jobs = [job for job in self._recent.values() if now - job.about.t_capture <= max_age_s]
+        return sum(self._inbox.put(job) for job in sorted(jobs, key=lambda job: job.about.frame_index))
 
     def _handle(self, first: Job) -> bool:
         batch = [first, *self._inbox.drain(MAX_BATCH - 1)]
         if RESET in batch:
             self._scorer.reset()
+            with self._recent_lock:
+                self._recent.clear()
             batch = [job for job in batch if job is not RESET]
         if self._lossless:
             self._labels.apply()
@@ -217,6 +233,8 @@ class ScoreStage:
                     self._board.fault("model", f"{len(windows)} window(s) not scored ({one_line(exc)})")
                     return
                 model_ms = (time.perf_counter() - start) * 1000.0
+        with self._recent_lock:
+            self._recent.update((job.sample.track_id, job) for job in windows)
         row = {id(job): i for i, job in enumerate(windows)}
         for job in batch:
             if job.sample is None:

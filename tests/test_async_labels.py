@@ -105,3 +105,24 @@ def test_a_refused_label_set_keeps_the_old_one_and_says_why() -> None:
         assert {label for label, _ in preds[-1].scores} == {"wave", "jump"}
     finally:
         assert pipeline.stop()
+
+
+def test_new_labels_are_scored_at_once_on_each_persons_last_window() -> None:
+    """With windows only every 2 s (rate 60 at 30 fps), the first prediction with a new label is the
+    last window re-scored (same frame), not the next window: no waiting up to ``rate`` frames."""
+    preds: list[Prediction] = []
+    pipeline = Pipeline(
+        DemoSource(seed=0), make_recognizer(HashingEncoder(DIM)), preprocess=Preprocess(window=WINDOW),
+        rate=60, sinks=[preds.append],
+    )  # fmt: skip
+    pipeline.start()
+    try:
+        wait_for(lambda: any(p.track_id is not None for p in preds))
+        before = {p.frame_index for p in preds if p.track_id is not None}
+        pipeline.set_labels(["wave", "jump", "juggle balls"])
+        wait_for(lambda: any("juggle balls" in dict(p.scores) for p in preds))
+        first_new = next(p for p in preds if "juggle balls" in dict(p.scores))
+        assert first_new.track_id is not None and first_new.frame_index in before
+    finally:
+        assert pipeline.stop()
+    assert pipeline.error is None
