@@ -56,6 +56,7 @@ from app.timeline import TimelineWidget
 from app.video_writer import AnnotatedVideoWriter, attach
 from neuron_core.errors import LabelError
 from neuron_core.labels import LabelSet
+from neuron_core.prompts import unreadable_label
 from pose.estimator import PersonPose
 from pose.layouts import NTU25_BONES
 from pose.skeleton import Skeleton
@@ -700,7 +701,9 @@ class MainWindow(QMainWindow):
             self.message.setText(str(exc))
             return False
         self.entry.clear()
-        self.message.setText("")
+        # Added all the same (the user may know better), but said plainly where it cannot work.
+        encoder = getattr(getattr(self.pipeline.recognizer, "encoder", None), "name", "")
+        self.message.setText(unreadable_label(label, encoder) or "")
         self._labels_changed()
         self._select(label)
         return True

@@ -77,6 +77,20 @@ def foreign_script(label: str, encoder_name: str) -> str | None:
     return max(set(others), key=others.count)
 
 
+def unreadable_label(label: str, encoder_name: str) -> str | None:
+    """Why an English-only text encoder cannot read ``label`` (its scores would be noise), as one
+    sentence for the log and the window; None when it can."""
+    script = foreign_script(label, encoder_name)
+    if script is None:
+        return None
+    name = script if script == "CJK" else script.title()
+    what = "has no letters" if script == "no letters" else f"is written in {name} script"
+    return (
+        f"label {label!r} {what}, which text encoder {encoder_name!r} (English) cannot read: its scores "
+        "will be noise; name the action in English"
+    )
+
+
 Descriptions = Mapping[str, Mapping[str, Sequence[str]]]
 
 # Ten templates per granularity, phrased like the published descriptions: whole body, then body parts,

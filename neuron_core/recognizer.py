@@ -40,7 +40,7 @@ from neuron_core.errors import BackendError, ModelError, NeuronCoreError, TextEn
 from neuron_core.examples import EXAMPLE_BASELINE, EXAMPLE_WEIGHT, combine, example_prototype, fused_cosines
 from neuron_core.labels import MAX_LABELS, LabelSet, label_key, normalize_label
 from neuron_core.laterality import mirror_pairs, resolve_sides
-from neuron_core.prompts import Descriptions, class_text_embeddings, foreign_script
+from neuron_core.prompts import Descriptions, class_text_embeddings, unreadable_label
 from neuron_core.text_encoders import TextEncoder, get_text_encoder
 
 if TYPE_CHECKING:
@@ -266,19 +266,11 @@ class ZeroShotRecognizer:
         """Warn, once per label, about a label the text encoder cannot read: scored, but as noise."""
         for label in labels:
             key = label_key(label)
-            script = foreign_script(label, self.encoder.name)
-            if script is None or key in self._warned:
+            why = unreadable_label(label, self.encoder.name)
+            if why is None or key in self._warned:
                 continue
             self._warned.add(key)
-            name = script if script == "CJK" else script.title()
-            what = "has no letters" if script == "no letters" else f"is written in {name} script"
-            log.warning(
-                "label %r %s, which text encoder %r (English) cannot read: its scores will be noise; "
-                "name the action in English",
-                label,
-                what,
-                self.encoder.name,
-            )
+            log.warning("%s", why)
 
     def _forget_unused(self) -> None:
         """Keep the cache bounded: drop the oldest entries of labels no longer in the set."""

@@ -101,6 +101,20 @@ def test_bad_labels_are_refused_with_the_reason(qtbot, qapp, recognizer, config_
     window.close()
 
 
+def test_a_label_the_encoder_cannot_read_is_added_with_a_warning(
+    qtbot, qapp, recognizer, config_dir: Path
+) -> None:
+    window = open_window(qtbot, qapp, recognizer, LiveConfig(demo=True, labels=START_LABELS))
+    window.entry.setText("прыжок")
+    qtbot.mouseClick(window.add_button, Qt.MouseButton.LeftButton)
+    assert window.labels == [*START_LABELS, "прыжок"]  # added: the user may know better
+    assert "Cyrillic" in window.message.text() and "English" in window.message.text()
+    window.entry.setText("jump up")
+    qtbot.mouseClick(window.add_button, Qt.MouseButton.LeftButton)
+    assert window.message.text() == ""  # an English label clears the warning
+    window.close()
+
+
 def test_the_label_list_survives_a_restart(qtbot, qapp, recognizer, config_dir: Path) -> None:
     first = open_window(qtbot, qapp, recognizer, LiveConfig(demo=True))
     assert first.labels[:2] == ["wave", "clap hands"]  # the defaults on a first start
