@@ -23,9 +23,11 @@ from pose.skeleton import Skeleton
 # What this code can produce, by name: joint layouts of a window (with their joint counts), the
 # normalisation implemented below, and how time is resampled (linear interpolation, live and offline).
 LAYOUTS: dict[str, int] = {"ntu25": NUM_JOINTS}
-# "spine-mid-first-frame": centred only; "...-facing": also turned about the vertical so the first
-# person faces the camera in the first valid frame (see :func:`face_front`).
-NORMALISATIONS: tuple[str, ...] = ("spine-mid-first-frame", "spine-mid-first-frame-facing")
+# "spine-mid-first-frame": centred only (:func:`center`); "...-facing": then also turned about the
+# vertical so the first person faces the camera in the first valid frame (:func:`face_front`). Each
+# name maps to whether the turn follows the centring.
+_FACING: dict[str, bool] = {"spine-mid-first-frame": False, "spine-mid-first-frame-facing": True}
+NORMALISATIONS: tuple[str, ...] = tuple(_FACING)
 RESAMPLINGS: tuple[str, ...] = ("linear",)
 
 
@@ -178,14 +180,14 @@ def normalize_window(
     whole window are all zeros, which is how the model tells them apart. ``normalisation`` is one of
     :data:`NORMALISATIONS` (a checkpoint's contract names it).
     """
-    if normalisation not in NORMALISATIONS:
+    if normalisation not in _FACING:
         raise UnsupportedPreprocess(f"normalisation {normalisation!r} is not one this code has")
     if isinstance(skeleton, Skeleton):
         joints, valid = skeleton.joints, skeleton.valid
     else:
         joints, valid = skeleton
     centred = center(joints, valid)
-    if normalisation.endswith("-facing"):
+    if _FACING[normalisation]:
         centred = face_front(centred, valid)
     out, _ = crop_resize(centred, valid, window, crop, rng)
     return np.ascontiguousarray(out.transpose(3, 0, 2, 1))

@@ -4,8 +4,8 @@ Each tracked person keeps a short history of (time, joints). Every ``stride`` fr
 ``seconds`` of it are resampled on a fixed grid by their timestamps, at the checkpoint's frame rate
 (30 Hz: the NTU recordings the model learnt from; :class:`pose.normalize.Preprocess`), so a 15 fps
 webcam, a 60 fps one and a video replayed faster than real time all give windows covering the same
-stretch of time, and then normalised by :func:`pose.normalize.normalize_window`, the very function
-training uses.
+stretch of time, and then normalised by :func:`pose.normalize.contract_window`, the very
+normalisation training and evaluation use.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from pose.estimator import PoseResult
 from pose.layouts import NUM_JOINTS
-from pose.normalize import PREPROCESS, normalize_window
+from pose.normalize import PREPROCESS, Preprocess, contract_window
 from pose.skeleton import MAX_PERSONS
 
 # The rate windows are resampled to before normalisation unless a checkpoint says otherwise.
@@ -131,10 +131,11 @@ class SlidingWindow:
                 f"bad window settings: window={window}, seconds={seconds}, stride={stride}, "
                 f"min_seconds={min_seconds}, stale_seconds={stale_seconds}, rate={rate}"
             )
-        self.window = window
-        self.crop = crop
-        self.rate = rate
-        self.normalisation = normalisation
+        # The checkpoint's contract as one value: windows are then made by the same call as
+        # evaluation's (pose.normalize.contract_window).
+        self.preprocess = Preprocess(
+            window=window, test_crop=crop, frame_rate=rate, normalisation=normalisation
+        )
         self.seconds = seconds
         self.stride = stride
         self.min_seconds = min_seconds
@@ -167,11 +168,11 @@ class SlidingWindow:
 
     def _sample(self, track_id: int, track: _Track, result: PoseResult) -> WindowSample:
         seconds = min(self.seconds, track.span())
-        joints = track.resample(seconds, self.rate)
-        motion = _motion(joints, self.rate)
+        joints = track.resample(seconds, self.preprocess.frame_rate)
+        motion = _motion(joints, self.preprocess.frame_rate)
         full = np.zeros((len(joints), MAX_PERSONS, NUM_JOINTS, 3), np.float32)
         full[:, 0] = joints
         valid = np.zeros((len(joints), MAX_PERSONS), bool)
         valid[:, 0] = True
-        data = normalize_window((full, valid), self.window, crop=self.crop, normalisation=self.normalisation)
+        data = contract_window((full, valid), self.preprocess)
         return WindowSample(track_id, data, result.t_capture, result.frame_index, motion, seconds)
