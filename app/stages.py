@@ -192,14 +192,22 @@ class ScoreStage:
     def run(self) -> None:
         stage_loop(self._inbox, self._stop, self._handle)
 
-    def rescore_recent(self, max_age_s: float = RESCORE_MAX_AGE_S) -> int:
-        """Queue again the last window of every person seen within ``max_age_s``: called when new
-        labels are swapped in, so they are scored at once instead of at the next window (up to
+    def rescore_recent(self) -> int:
+        """Queue again the last window of every person seen within ``RESCORE_MAX_AGE_S``: called when
+        new labels are swapped in, so they are scored at once instead of at the next window (up to
         ``rate`` frames later). Returns how many windows were queued."""
+        jobs = sorted(self._fresh_recent(), key=lambda job: job.about.frame_index)
+        return sum(self._inbox.put(job) for job in jobs)
+
+    def _fresh_recent(self) -> list[Job]:
+        """The last window of each person seen within ``RESCORE_MAX_AGE_S``; older ones are forgotten
+        (so the table does not grow with every person who ever passed)."""
         now = time.monotonic()
         with self._recent_lock:
-            jobs = [job for job in self._recent.values() if now - job.about.t_capture <= max_age_s]
-        return sum(self._inbox.put(job) for job in sorted(jobs, key=lambda job: job.about.frame_index))
+            stale = [k for k, job in self._recent.items() if now - job.about.t_capture > RESCORE_MAX_AGE_S]
+            for track_id in stale:
+                del self._recent[track_id]
+            return list(self._recent.values())
 
     def _handle(self, first: Job) -> bool:
         batch = [first, *self._inbox.drain(MAX_BATCH - 1)]
@@ -235,6 +243,7 @@ class ScoreStage:
                 model_ms = (time.perf_counter() - start) * 1000.0
         with self._recent_lock:
             self._recent.update((job.sample.track_id, job) for job in windows)
+        self._fresh_recent()
         row = {id(job): i for i, job in enumerate(windows)}
         for job in batch:
             if job.sample is None:
