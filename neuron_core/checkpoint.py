@@ -51,8 +51,10 @@ def _now() -> str:
 # by this project's training with exactly these (30 Hz NTU-rate resampling, linear time resizing, the
 # "mixed" prompt mode, name prompts, ten per granularity). A missing field reads as the default.
 PREPROCESS_KEYS = {f.name: f.name for f in dataclasses.fields(Preprocess)}
-TEXT_KEYS = {"text_source": "source", "prompts_per_granularity": "prompts_per_granularity"} | {
-    "prompt_mode": "prompt_mode"
+TEXT_KEYS = {
+    "text_source": "source",
+    "prompts_per_granularity": "prompts_per_granularity",
+    "prompt_mode": "prompt_mode",
 }
 # What training wrote as ``normalisation`` before it was a known name (free text naming the function).
 LEGACY_NORMALISATION = "pose.normalize.normalize_window("
