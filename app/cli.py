@@ -270,8 +270,9 @@ def _run_headless(
         if isinstance(pipeline.error, NeuronLiveError):
             return _fail(str(pipeline.error))
         return _fail(f"{type(pipeline.error).__name__}: {pipeline.error}", EXIT_FAILED)
-    if pipeline.stats().predictions == 0 and inp.kind != "camera" and not stop.is_set() and not stdout.broken:
-        return _fail(nothing_scored(inp.source, pipeline.stats().frames))
+    stats = pipeline.stats()
+    if stats.predictions == 0 and inp.kind != "camera" and not stop.is_set() and not stdout.broken:
+        return _fail(nothing_scored(inp.source, stats.frames))
     return EXIT_OK
 
 
