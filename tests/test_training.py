@@ -12,7 +12,7 @@ from pose.layouts import NTU25_BONES, NTU25_LEFT_RIGHT, J
 from tests.conftest import ROOT, shared_path
 from tests.doubles import TRAIN_MODEL as TINY_MODEL
 from training import config as C
-from training.augment import mirror, mirror_label, num_bone_kinds, rotate, scale_bones
+from training.augment import depth_jitter, mirror, mirror_label, num_bone_kinds, rotate, scale_bones
 from training.data import SkeletonStore, WindowDataset, load_source, mirror_targets_for
 from training.splits import make_split
 
@@ -132,6 +132,25 @@ def test_bone_scaling_changes_lengths_only_and_keeps_absent_persons():
     assert upper_arm_ratio("left_elbow", "left_shoulder") == pytest.approx(
         upper_arm_ratio("right_elbow", "right_shoulder"), rel=1e-5
     )
+
+
+def test_depth_jitter_moves_depth_only_more_at_the_limbs_and_keeps_absent_persons():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 200, 25, 2)).astype(np.float32)
+    x[..., 1] = 0.0  # second person absent
+    x[:, 10:20] = 0.0  # a gap: frames where nobody was seen stay empty
+    y = depth_jitter(x, np.random.default_rng(4), 0.002)
+    np.testing.assert_array_equal(y[:2], x[:2])  # x and y untouched
+    assert np.all(y[:, 10:20] == 0) and np.all(y[..., 1] == 0)
+    noise = (y[2] - x[2])[:, :, 0]
+    noise = np.delete(noise, range(10, 20), axis=0)
+    relative = noise - noise[:, [J["spine_base"]]]  # the whole-body shift cancels
+    trunk = relative[:, [J["spine_mid"], J["neck"], J["head"]]].std()
+    hands = relative[:, [J["left_hand"], J["right_hand"], J["left_wrist"], J["right_wrist"]]].std()
+    assert 0.001 < trunk < 0.004 and hands > 1.5 * trunk
+    body_shift = noise.mean(axis=1)
+    assert body_shift.std() > 0.002  # the root's depth jitters as a whole
+    np.testing.assert_array_equal(depth_jitter(x, rng, 0.0), x)
 
 
 def test_rotation_keeps_bone_lengths():

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from neuron_core.laterality import mirror_label
-from pose.layouts import NTU25_BONES, NTU25_LEFT_RIGHT, NUM_JOINTS
+from pose.layouts import NTU25_BONES, NTU25_LEFT_RIGHT, NUM_JOINTS, J
 
-__all__ = ["augment", "mirror", "mirror_label", "rotate", "scale_bones"]
+__all__ = ["augment", "depth_jitter", "mirror", "mirror_label", "rotate", "scale_bones"]
 
 _MIRROR_PERM = np.arange(NUM_JOINTS)
 for _left, _right in NTU25_LEFT_RIGHT:
@@ -20,6 +20,34 @@ for _left, _right in NTU25_LEFT_RIGHT:
 # Bones on both sides of the body share one length factor: people are (nearly) symmetric.
 _BONE_KIND = np.array([min(child, int(_MIRROR_PERM[child])) for child, _ in NTU25_BONES])
 _KINDS, _BONE_KIND_INDEX = np.unique(_BONE_KIND, return_inverse=True)
+
+# Live MediaPipe depth jitters more at the limbs' ends than at the trunk, and its camera-space root
+# depth jitters too (docs/VIDEO_BENCHMARK.md, `python -m app.live_gap`: median |second difference| of
+# z at 30 Hz: trunk and head 2.2-2.6 mm, knees to feet 3.8-4.4, elbows to hands 5.3-5.8, root 4.1).
+# Per-joint noise scale relative to the trunk's, and the root's (a whole-body shift per frame).
+_ARMS = ("elbow", "wrist", "hand", "hand_tip", "thumb")
+_LEGS = ("knee", "ankle", "foot")
+DEPTH_JITTER_SCALE = np.ones(NUM_JOINTS, np.float32)
+for _side in ("left", "right"):
+    DEPTH_JITTER_SCALE[[J[f"{_side}_{name}"] for name in _ARMS]] = 2.3
+    DEPTH_JITTER_SCALE[[J[f"{_side}_{name}"] for name in _LEGS]] = 1.7
+ROOT_DEPTH_JITTER_SCALE = 1.7
+
+
+def depth_jitter(x: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarray:
+    """Independent depth (z) noise per frame, joint and person, ``sigma`` metres at the trunk and more
+    at the limbs (DEPTH_JITTER_SCALE), plus a per-frame depth shift of the whole body: live MediaPipe
+    skeletons' depth is their noisiest axis, where Kinect and motion capture are about even on all three.
+    Gaussian noise of standard deviation s has a median |second difference| of about 1.65 s, so
+    ``sigma`` 1.5 mm gives the live trunk's 2.4 mm. Absent persons and frames stay exactly zero."""
+    _, t, v, m = x.shape
+    noise = rng.standard_normal((t, v, m)).astype(np.float32) * DEPTH_JITTER_SCALE[None, :, None]
+    noise += ROOT_DEPTH_JITTER_SCALE * rng.standard_normal((t, 1, m)).astype(np.float32)
+    present = np.abs(x).sum(axis=(0, 2)) > 0  # (T, M)
+    out = x.copy()
+    out[2] += np.float32(sigma) * noise * present[:, None, :]
+    return out
+
 
 def mirror(x: np.ndarray) -> np.ndarray:
     """Reflect left/right: negate Kinect x and swap every left joint with its right twin."""
@@ -69,12 +97,16 @@ def augment(
     bone_scale: float,
     body_scale: float,
     do_mirror: bool,
+    depth_noise: float = 0.0,
 ) -> np.ndarray:
-    """Apply the configured augmentations in a fixed order: body shape, mirror, then viewpoint."""
+    """Apply the configured augmentations in a fixed order: body shape, depth noise (in the sensor's
+    frame, before the viewpoint changes), mirror, then viewpoint."""
     if bone_scale > 0:
         x = scale_bones(x, rng.uniform(1 - bone_scale, 1 + bone_scale, num_bone_kinds()))
     if body_scale > 0:
         x = x * np.float32(rng.uniform(1 - body_scale, 1 + body_scale))
+    if depth_noise > 0:
+        x = depth_jitter(x, rng, depth_noise)
     if do_mirror:
         x = mirror(x)
     if rotation > 0:

@@ -117,6 +117,9 @@ class AugmentConfig:
     bone_scale: float = 0.1  # each bone's length times a factor in [1 - s, 1 + s]
     body_scale: float = 0.1  # whole body times a factor in [1 - s, 1 + s]
     mirror: float = 0.5  # probability of a left/right mirror (labels with left/right are swapped)
+    # metres of depth noise at the trunk, more at the limbs (training.augment.depth_jitter): live
+    # MediaPipe depth is noisier than the training sensors'; 0 = off (every model shipped so far)
+    depth_jitter: float = 0.0
 
 
 @dataclass
@@ -181,6 +184,8 @@ class TrainConfig:
             raise ConfigError(f"augment.normalisation must be one of {known}, got {got!r}")
         if not 0 < self.augment.crop_low <= self.augment.crop_high <= 1:
             raise ConfigError("augment.crop_low and augment.crop_high must satisfy 0 < low <= high <= 1")
+        if not 0 <= self.augment.depth_jitter <= 0.05:
+            raise ConfigError(f"augment.depth_jitter must be 0 to 0.05 m, got {self.augment.depth_jitter!r}")
         overlap = {c.lower() for c in self.split.unseen} & {c.lower() for c in self.split.val_classes}
         if overlap:
             raise ConfigError(f"classes both unseen and validation: {', '.join(sorted(overlap))}")

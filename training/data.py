@@ -329,7 +329,8 @@ class WindowDataset(torch.utils.data.Dataset):
         do_mirror = bool(self.mirror_targets[j] >= 0 and rng.random() < self.aug.mirror)
         if do_mirror:
             target = int(self.mirror_targets[j])
-        x = augment(x, rng, self.aug.rotation, self.aug.bone_scale, self.aug.body_scale, do_mirror)
+        aug = self.aug
+        x = augment(x, rng, aug.rotation, aug.bone_scale, aug.body_scale, do_mirror, aug.depth_jitter)
         return torch.from_numpy(x), target
 
 
