@@ -43,10 +43,14 @@ def depth_jitter(x: np.ndarray, rng: np.random.Generator, sigma: float) -> np.nd
     _, t, v, m = x.shape
     noise = rng.standard_normal((t, v, m)).astype(np.float32) * DEPTH_JITTER_SCALE[None, :, None]
     noise += ROOT_DEPTH_JITTER_SCALE * rng.standard_normal((t, 1, m)).astype(np.float32)
-    present = np.abs(x).sum(axis=(0, 2)) > 0  # (T, M)
     out = x.copy()
-    out[2] += np.float32(sigma) * noise * present[:, None, :]
+    out[2] += np.float32(sigma) * noise * _present(x)[:, None, :]
     return out
+
+
+def _present(x: np.ndarray) -> np.ndarray:
+    """(T, M) bool of a window (3, T, V, M): the frames where each person is there (not all zeros)."""
+    return np.abs(x).sum(axis=(0, 2)) > 0
 
 
 def mirror(x: np.ndarray) -> np.ndarray:
@@ -81,8 +85,7 @@ def scale_bones(x: np.ndarray, factors: np.ndarray) -> np.ndarray:
     out = x.copy()
     for b, (child, parent) in enumerate(NTU25_BONES):
         out[:, :, child] = out[:, :, parent] + per_bone[b] * (x[:, :, child] - x[:, :, parent])
-    present = np.abs(x).sum(axis=(0, 2)) > 0  # (T, M): frames where the person is there
-    out *= present[None, :, None, :]
+    out *= _present(x)[None, :, None, :]
     return out
 
 
