@@ -1,9 +1,9 @@
 """The shipped model per window on a device (torch; ONNX Runtime where it has that device's provider).
 
-The timed call is the app's: ``ZeroShotRecognizer.scores`` (embedding, label scores, softmax), after 10
-warm-up calls, on synthetic windows (the cost does not depend on the values) and six label vectors
-from a stand-in encoder (the timing does not depend on the text either). Usage: ``gpu_model.py OUT.json
-DEVICE``.
+The timed call is the app's: ``ZeroShotRecognizer.scores`` (embedding, label scores, softmax),
+timed by ``neuron-bench``'s own ``timed`` after 10 warm-up calls, on synthetic windows (the cost does
+not depend on the values) and six label vectors from a stand-in encoder (the timing does not depend
+on the text either). Usage: ``gpu_model.py OUT.json DEVICE``.
 """
 
 from __future__ import annotations
@@ -11,15 +11,17 @@ from __future__ import annotations
 import json
 import platform
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from app.bench_stages import timed
 from neuron_core.checkpoint import load_checkpoint
 from neuron_core.recognizer import ZeroShotRecognizer
 
+# 10 warm-up calls, then every call counted (no time budget: the GPU is not shared).
+EVERY_CALL = {"warmup": 10, "budget_s": float("inf")}
 LABELS = ["walking", "sitting down", "jumping up", "waving a hand", "drinking water", "kicking something"]
 
 
@@ -34,17 +36,6 @@ class StandInEncoder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         v = np.random.default_rng(len(texts)).standard_normal((len(texts), self.dim)).astype(np.float32)
         return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-def timed(call: Callable[[], object], n: int) -> dict[str, float]:
-    for _ in range(10):
-        call()
-    ms = []
-    for _ in range(n):
-        t = time.perf_counter()
-        call()
-        ms.append((time.perf_counter() - t) * 1000)
-    return {"median_ms": float(np.median(ms)), "p95_ms": float(np.percentile(ms, 95)), "n": n}
 
 
 def main(out: str, device: str) -> int:
@@ -67,9 +58,9 @@ def main(out: str, device: str) -> int:
             rec.set_labels(LABELS)
             result[backend] = {
                 "reason": rec.backend_reason,
-                "batch1": timed(lambda rec=rec: rec.scores(windows[:1]), 200),
-                "batch2": timed(lambda rec=rec: rec.scores(windows[:2]), 200),
-                "batch8": timed(lambda rec=rec: rec.scores(windows), 100),
+                "batch1": timed(lambda rec=rec: rec.scores(windows[:1]), 200, **EVERY_CALL),
+                "batch2": timed(lambda rec=rec: rec.scores(windows[:2]), 200, **EVERY_CALL),
+                "batch8": timed(lambda rec=rec: rec.scores(windows), 100, **EVERY_CALL),
             }
         except Exception as exc:  # a backend that cannot run there is reported, not fatal
             result[backend] = {"error": repr(exc)[:300]}
