@@ -537,8 +537,8 @@ def _convert(draw, array: np.ndarray) -> np.ndarray:
     try:
         with np.errstate(all="ignore"):
             return array.astype(dtype)
-    except (ValueError, TypeError, OverflowError):  # text that is not numbers stays text
-        return array
+    except (ValueError, TypeError, OverflowError, RuntimeError):  # text that is not numbers stays text;
+        return array  # datetimes too short for their text type (numpy raises RuntimeError) stay datetimes
 
 
 def _array_mutation(draw, array: np.ndarray) -> np.ndarray:
