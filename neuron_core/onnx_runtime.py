@@ -5,13 +5,14 @@ Class embeddings stay outside the graph, so adding a label never touches it; the
 the embeddings with its cached label prototypes exactly as on the PyTorch path.
 
 Persons: the PyTorch model skips absent (all-zero) person slots with a data-dependent branch, which an
-exported graph cannot hold. :class:`SkeletonEmbedding` instead computes every slot it is given and
-averages the present ones with a mask, which gives the same numbers; to keep the saving, the graph has
-a dynamic person axis (1..M) and :meth:`OnnxEmbedder.embed` moves each sample's present persons to
-the front and cuts the slots no sample uses. A live window (one person, the second slot empty) thus
-runs as a one-person graph. The batch axis is dynamic too; the window length is fixed (the model's).
+exported graph cannot hold. The graph (:mod:`neuron_core.export_graph`) instead computes every slot
+it is given and averages the present ones with a mask, which gives the same numbers; to keep the
+saving, the graph has a dynamic person axis (1..M) and :meth:`OnnxEmbedder.embed` moves each sample's
+present persons to the front and cuts the slots no sample uses. A live window (one person, the second
+slot empty) thus runs as a one-person graph. The batch axis is dynamic too; the window length is fixed
+(the model's).
 
-Export takes seconds, so graphs are cached in the user cache (``$NEURON_LIVE_CACHE``, else
+Graphs are cached in the user cache (``$NEURON_LIVE_CACHE``, else
 ``~/.cache/neuron-live``, as for the pose bundle) under a hash of the weights and config: the app
 exports once per model, and the same weights in two files share one graph. Only the most recently
 used graphs are kept, so trying many checkpoints does not fill the disk.
@@ -22,11 +23,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
-import io
 import json
 import logging
 import os
-import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,108 +38,40 @@ from neuron_base.devices import parse_device
 from neuron_core.errors import BackendError, ModelError, one_line
 
 if TYPE_CHECKING:  # torch is imported only to export: running a cached graph needs ONNX Runtime alone
-    import torch
-
     from neuron_core.model import NeuronModel
 
 log = logging.getLogger(__name__)
 
 OPSET = 18
-# Bump when SkeletonEmbedding or the export settings change: cached graphs of older versions are ignored.
-EXPORT_VERSION = 1
+# Bump when the exported graph (neuron_core.export_graph) changes: cached graphs of older versions are
+# ignored. 2: built from the weights with the constants folded instead of traced by torch.onnx.export.
+EXPORT_VERSION = 2
 INPUT_NAME, OUTPUT_NAME = "windows", "embeddings"
 KEEP_GRAPHS = 8  # cached graphs kept (most recently used first); each is a few MB
 OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
 
 
-def skeleton_embedding(model: NeuronModel) -> torch.nn.Module:
-    """``NeuronModel.forward`` without data-dependent branches: (N, 3, T, V, M) -> (N, 6, text_dim).
-
-    Every person slot is computed (in eval mode each row is independent of the others) and the feature
-    maps are averaged over the present slots with a mask; a sample with no present person uses its
-    first slot, as :func:`neuron_core.shift_gcn.present_persons` says.
-    """
-    import torch
-
-    from neuron_core.shift_gcn import present_persons
-
-    class SkeletonEmbedding(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.backbone = model.backbone
-            self.head = model.head
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            n, c, t, v, m = x.shape
-            rows = x.permute(0, 4, 2, 3, 1).reshape(n * m, t, v, c)
-            weight = present_persons(x).to(x.dtype)  # (N, M)
-            f = self.backbone.person_features(rows)
-            f = f.reshape(n, m, *f.shape[1:])
-            f = (f * weight.reshape(n, m, 1, 1, 1)).sum(dim=1) / weight.sum(dim=1).reshape(n, 1, 1, 1)
-            return self.head(f.permute(0, 3, 1, 2))
-
-    return SkeletonEmbedding().eval()
-
-
 def export_onnx(model: NeuronModel, path: str | os.PathLike[str]) -> Path:
     """Write the skeleton side of ``model`` as an ONNX graph with dynamic batch and person axes.
 
-    The file is written atomically (``neuron_base.atomic``), so a crash or a concurrent export never
-    leaves a half-written graph. BackendError (one line) when the exporter fails.
+    The graph is built from the weights by :mod:`neuron_core.export_graph` (an inference-only form of
+    the same function, with the constants folded), not traced from the training modules. The file is
+    written atomically (``neuron_base.atomic``), so a crash or a concurrent export never leaves a
+    half-written graph. BackendError (one line) when it cannot be built or written.
     """
-    import torch
+    import onnx
+
+    from neuron_core.export_graph import build_graph
 
     path = Path(path)
-    cfg = model.config
-    module = skeleton_embedding(copy.deepcopy(model).cpu().eval())
-    # Example sizes of 2: torch.export specialises axes whose example size is 0 or 1.
-    example = torch.randn(2, cfg.in_channels, cfg.window, cfg.num_joints, max(2, cfg.persons))
-    batch = torch.export.Dim("batch", min=1)
-    persons = torch.export.Dim("persons", min=1, max=max(2, cfg.persons))
-    chatter = io.StringIO()
     try:
-        with (
-            atomic_path(path) as tmp,
-            contextlib.redirect_stdout(chatter),
-            contextlib.redirect_stderr(chatter),
-            warnings.catch_warnings(),
-            _quiet_loggers("torch.onnx", "torch.export", "onnx_ir", "onnxscript"),
-        ):
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(
-                module,
-                (example,),
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_shapes={"x": {0: batch, 4: persons}},
-                opset_version=OPSET,
-                dynamo=True,
-                # onnxscript's optimiser folds ``sum + 1e-12`` into ``sum`` (the head's guard against a
-                # prototype that every joint dropped), which turns 0/0 into NaN. ONNX Runtime's own graph
-                # optimiser runs at load time instead.
-                optimize=False,
-                verbose=False,
-            )
-            program.save(str(tmp))
-    except Exception as exc:  # the exporter raises many types; all mean "no graph" to the caller
-        log.debug("exporter output:\n%s", chatter.getvalue())
+        graph = build_graph(copy.deepcopy(model).cpu().eval(), INPUT_NAME, OUTPUT_NAME, OPSET)
+        with atomic_path(path) as tmp:
+            onnx.save(graph, str(tmp))
+    except Exception as exc:  # a model the builder does not know, a full disk: all mean "no graph"
         raise BackendError(f"cannot export the model to ONNX ({path}): {one_line(exc)}") from exc
     log.info("exported the model to %s", path)
     return path
-
-
-@contextlib.contextmanager
-def _quiet_loggers(*names: str) -> Iterator[None]:
-    """The exporter's libraries log every pass at INFO; only their warnings concern a user."""
-    loggers = [logging.getLogger(name) for name in names]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
 
 
 def _digest(config: dict[str, Any], weights: Iterable[tuple[str, str, tuple[int, ...], bytes]]) -> str:
