@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from app.config import ConfigError, LiveConfig, split_labels
 from neuron_base.devices import BACKEND_CHOICES, DEVICE_CHOICES
 from pose.errors import NeuronLiveError
+from pose.follow import SEARCH_EVERY_S
 
 if TYPE_CHECKING:  # the heavy modules load only once the command line is known to be good
     from app.pipeline import Recognizer
@@ -104,9 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--checkpoint", type=Path, metavar="FILE", help="model file (default: assets/neuron_default.pt)"
     )
-    model.add_argument(
-        "--device", choices=DEVICE_CHOICES, help="where the model runs (default: auto)"
-    )
+    model.add_argument("--device", choices=DEVICE_CHOICES, help="where the model runs (default: auto)")
     model.add_argument(
         "--backend",
         choices=BACKEND_CHOICES,
@@ -153,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
         help='mean joint speed in m/s below which a person counts as still, "no action" (default: 0.08)',
     )
     tune.add_argument("--max-persons", type=int, metavar="N", help="persons tracked, 1 or 2 (default: 2)")
+    tune.add_argument(
+        "--search-every",
+        type=float,
+        metavar="S",
+        help="seconds between searches of the whole frame for people, who are followed on crops in "
+        f"between; 0: search every frame, slower (default: {SEARCH_EVERY_S})",
+    )
 
     misc = parser.add_argument_group("other")
     misc.add_argument("--config", type=Path, metavar="FILE.yaml", help="settings file; flags override it")

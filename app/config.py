@@ -16,6 +16,7 @@ from app.track_scoring import ScoringSettings
 from neuron_base.devices import BACKEND_CHOICES, DEVICE_CHOICES, DEVICE_HELP, parse_device
 from neuron_base.errors import ConfigError
 from pose.backends import DEFAULT_POSE_BACKEND, POSE_BACKEND_NAMES
+from pose.follow import SEARCH_EVERY_S
 
 DEVICES = DEVICE_CHOICES
 BACKENDS = BACKEND_CHOICES
@@ -53,6 +54,9 @@ class LiveConfig:
     hysteresis: float = ScoringSettings.hysteresis
     still_threshold: float = ScoringSettings.still_threshold
     max_persons: int = 2
+    # Seconds between searches of the whole frame for people, the chosen ones followed on crops in
+    # between (pose.follow: a third less pose time); 0 searches every frame.
+    search_every: float = SEARCH_EVERY_S
     verbose: bool = False
 
     def __post_init__(self) -> None:
@@ -112,6 +116,8 @@ class LiveConfig:
             raise ConfigError(f"--still-threshold must be 0 or more, got {self.still_threshold}")
         if not 1 <= self.max_persons <= 2:
             raise ConfigError(f"--max-persons must be 1 or 2, got {self.max_persons}")
+        if not 0.0 <= self.search_every < float("inf"):
+            raise ConfigError(f"--search-every must be 0 or more seconds, got {self.search_every}")
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from app.config import LiveConfig
 from app.video_eval import Detections, cache_file, read_truth, tracked_skeleton
 from neuron_base.atomic import atomic_write_text
 from neuron_base.paths import shared_data_dir
-from pose.estimator import default_candidates, detection_settings
+from pose.estimator import live_detection_settings
 from pose.layouts import J
 from pose.readers import read_skeleton_file
 from pose.skeleton import Skeleton
@@ -62,7 +62,7 @@ def training_sources(shared: Path, per_source: int, seed: int = 0) -> dict[str, 
 def live_sequences(videos: Path, config: LiveConfig) -> Iterator[tuple[str, Skeleton]]:
     """The app's pose stage on each cached video: the most prominent person's joints, camera space."""
     for clip in read_truth(videos / "labels.tsv", videos):
-        path = cache_file(clip.path, detection_settings(default_candidates(config.max_persons)))
+        path = cache_file(clip.path, live_detection_settings(config.max_persons, config.search_every or None))
         if not path.exists():
             print(
                 f"note: {clip.path.name} skipped (no cached detections; run evaluate-videos)", file=sys.stderr

@@ -156,7 +156,12 @@ def pose_estimator(config: LiveConfig, detector: Detector | None = None) -> Pose
     the backend's model)."""
     from pose.estimator import PoseEstimator
 
-    return PoseEstimator(max_persons=config.max_persons, detector=detector, pose_backend=config.pose_backend)
+    return PoseEstimator(
+        max_persons=config.max_persons,
+        detector=detector,
+        pose_backend=config.pose_backend,
+        search_every_s=config.search_every or None,
+    )
 
 
 def build_pipeline(

@@ -35,7 +35,7 @@ from neuron_base.devices import BACKEND_CHOICES, DEVICE_CHOICES
 from neuron_base.errors import NeuronLiveError
 from neuron_base.paths import cache_dir
 from pose.errors import SkeletonError, reading_npz
-from pose.estimator import PoseEstimator, RawPose, default_candidates, detection_settings
+from pose.estimator import PoseEstimator, RawPose, live_detection_settings
 from pose.skeleton import Skeleton, save_npz, write_npz
 from pose.sources import Frame, FrameSource, VideoSource
 
@@ -191,7 +191,8 @@ def detect_video(video: Path, config: LiveConfig, progress: bool = True) -> Dete
     with pose_estimator(config) as estimator, source:
         bar = tqdm(total=source.frame_count, desc=f"pose {video.name}", leave=False, disable=not progress)
         for frame in source:
-            frames.append(estimator.detect(frame))
+            estimator.process(frame)  # the live path's choice of whom to follow decides what is detected
+            frames.append(estimator.last_raw)
             times.append(float(frame.t_media))
             stamps.append(estimator.last_timestamp_ms)
             size = frame.image.shape[:2]
@@ -205,7 +206,7 @@ def detect_video(video: Path, config: LiveConfig, progress: bool = True) -> Dete
 
 def cached_detections(video: Path, config: LiveConfig, progress: bool = True) -> tuple[Detections, bool]:
     """The video's detections from the cache, else detected now and cached; and whether it was a hit."""
-    path = cache_file(video, detection_settings(default_candidates(config.max_persons)))
+    path = cache_file(video, live_detection_settings(config.max_persons, config.search_every or None))
     if path.exists():
         try:
             return Detections.load(path), True
@@ -508,6 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hysteresis", type=float, default=defaults.hysteresis)
     p.add_argument("--still-threshold", type=float, default=defaults.still_threshold)
     p.add_argument("--max-persons", type=int, default=defaults.max_persons)
+    p.add_argument("--search-every", type=float, default=defaults.search_every, help="see neuron-live --help")
     p.add_argument("--out", type=Path, default=Path("runs/video_eval"), help="folder for the reports")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(
@@ -550,6 +552,7 @@ def evaluate(args: argparse.Namespace) -> dict:
             hysteresis=args.hysteresis,
             still_threshold=args.still_threshold,
             max_persons=args.max_persons,
+            search_every=args.search_every,
         )
     except ConfigError as exc:
         raise VideoEvalError(str(exc)) from None
@@ -600,7 +603,7 @@ def evaluate(args: argparse.Namespace) -> dict:
             "still_threshold": config.still_threshold,
             "max_persons": config.max_persons,
             "backend": getattr(recognizer, "backend", config.backend),
-            "detector": detection_settings(default_candidates(config.max_persons)),
+            "detector": live_detection_settings(config.max_persons, config.search_every or None),
             "preprocess": asdict(model_preprocess(recognizer)),  # the checkpoint's contract
         },
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),

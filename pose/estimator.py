@@ -25,6 +25,7 @@ from pose import backends
 from pose.backends import DEFAULT_POSE_BACKEND, Detection, Detector, PoseBackend, RawPose
 from pose.camera_space import DEFAULT_HFOV_DEG, CameraSpace, FaceCamera
 from pose.errors import PoseError
+from pose.follow import FOLLOW_VERSION, SEARCH_EVERY_S, FollowingDetector
 from pose.layouts import J
 from pose.sources import Frame
 
@@ -38,6 +39,7 @@ __all__ = [
     "default_candidates",
     "detection_settings",
     "fit_for_detection",
+    "live_detection_settings",
     "prominence",
 ]
 
@@ -82,18 +84,30 @@ def detection_settings(
     min_confidence: float = 0.5,
     detect_max_side: int | None = DETECT_MAX_SIDE,
     pose_backend_name: str = DEFAULT_POSE_BACKEND,
+    follow: tuple[int, float] | None = None,
 ) -> dict:
     """Everything that decides what the detector reports for a given frame, for keying caches of
     detections: the detector settings of :class:`PoseEstimator` (``backend`` is the pose backend's
-    variant), and the pose backend's name and version. An option at its neutral value
-    (``detect_max_side`` None: full frames; the default pose backend) is left out, so adding an
-    option does not invalidate caches made without it."""
+    variant; ``follow`` the number of people followed between searches and the seconds between
+    searches, see :mod:`pose.follow`), and the pose backend's name and version. An option at its
+    neutral value (``detect_max_side`` None: full frames; the default pose backend; ``follow`` None:
+    every frame searched) is left out, so adding an option does not invalidate caches made without it."""
     settings = {"backend": backend, "num_poses": num_poses, "min_confidence": min_confidence}
     if detect_max_side is not None:
         settings["detect_max_side"] = detect_max_side
+    if follow is not None:
+        settings["follow"] = [int(follow[0]), float(follow[1]), FOLLOW_VERSION]
     if pose_backend_name != DEFAULT_POSE_BACKEND:
         settings["pose_backend"] = pose_backend_name
     return settings | {pose_backend_name: backends.pose_backend(pose_backend_name).version()}
+
+
+def live_detection_settings(max_persons: int, search_every_s: float | None = SEARCH_EVERY_S) -> dict:
+    """The detection settings of the app's estimator (:class:`PoseEstimator` with its defaults,
+    ``max_persons`` and ``search_every_s``), for keying caches of its detections without opening a
+    detector."""
+    follow = (max_persons, search_every_s) if search_every_s else None
+    return detection_settings(default_candidates(max_persons), follow=follow)
 
 
 @dataclass
@@ -349,6 +363,10 @@ class PoseEstimator:
     those, the ``max_persons`` most prominent are tracked and reported (see :func:`prominence`).
     ``face_camera`` turns each person to face the camera (see :class:`pose.camera_space.FaceCamera`).
     ``detect_max_side`` shrinks larger frames before detection (None: full resolution).
+    ``search_every_s``: the backend's model looks for every candidate this often and follows the
+    reported persons on crops in between (:mod:`pose.follow`; None: it looks for every candidate on
+    every frame). It applies where the backend finds several people and no ``detector`` is given.
+    The raw poses of the last processed frame are ``last_raw`` (recorded to replay a video).
     """
 
     def __init__(
@@ -367,6 +385,7 @@ class PoseEstimator:
         face_camera: bool = True,
         detect_max_side: int | None = DETECT_MAX_SIDE,
         pose_backend: str = DEFAULT_POSE_BACKEND,
+        search_every_s: float | None = SEARCH_EVERY_S,
     ) -> None:
         if max_persons < 1:
             raise PoseError(f"max_persons must be at least 1, got {max_persons}")
@@ -382,12 +401,25 @@ class PoseEstimator:
         self.candidates = candidates or default_candidates(max_persons)
         if self.candidates < max_persons:
             raise PoseError(f"candidates ({self.candidates}) must be at least max_persons ({max_persons})")
-        self.detector_settings = detection_settings(
-            self.candidates, backend, min_confidence, detect_max_side, self._pose.name
-        )
+        if search_every_s is not None and not search_every_s > 0:
+            raise PoseError(f"search_every_s must be positive, got {search_every_s}")
         self._backend = detector or self._create(
             self._pose, backend, self.candidates, min_confidence, bundle_dir, smooth
         )
+        follow: tuple[int, float] | None = None
+        several = self._pose.max_poses(self._backend.name) is None  # legacy MediaPipe finds one
+        if detector is None and search_every_s is not None and several:
+            variant = self._backend.name  # the one that opened, also for the followers
+
+            def open_follower() -> Detector:
+                return self._create(self._pose, variant, 1, min_confidence, bundle_dir, smooth)
+
+            self._backend = FollowingDetector(self._backend, open_follower, search_every_s)
+            follow = (max_persons, search_every_s)
+        self.detector_settings = detection_settings(
+            self.candidates, backend, min_confidence, detect_max_side, self._pose.name, follow
+        )
+        self.last_raw: list[RawPose] = []
         self._tracker = _Tracker(track_distance, track_timeout)
         self._smooth = smooth and self._pose.smooth_after(self._backend.name)
         self._filters: dict[int, _OneEuro] = {}
@@ -445,7 +477,7 @@ class PoseEstimator:
         most prominent of them."""
         start = time.perf_counter()
         result = PoseResult(frame.index, frame.t_capture, t_media=frame.t_media)
-        raw = self.detect(frame)
+        raw = self.last_raw = self.detect(frame)
         aspect = frame.image.shape[1] / max(frame.image.shape[0], 1) if frame.image.ndim == 3 else 1.0
         found: list[PersonPose] = []
         # By id() of the person (tracking drops and reorders them): the detection and its prominence.
@@ -461,6 +493,8 @@ class PoseEstimator:
             detections[id(found[-1])] = (found_now, prominence(img, aspect, found_now.image_xy))
         prominences = {id(p): detections[id(p)][1] for p in found}
         result.persons = self._track(found, prominences, frame.image.shape, result.t)
+        if isinstance(self._backend, FollowingDetector):
+            self._backend.follow([detections[id(p)][0].image for p in result.persons])
         if self._camera is not None and result.persons:
             height, width = frame.image.shape[:2]
             self._camera.keep({p.track_id for p in result.persons})

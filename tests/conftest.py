@@ -78,3 +78,59 @@ def fake_pose(x: float, y: float = 0.6, size: float = 0.2) -> tuple[np.ndarray, 
     image[11, 0], image[12, 0] = x + 0.03, x - 0.03
     image[:, 3] = 0.9
     return world, image
+
+
+def coordinate_frame(width: int, height: int) -> np.ndarray:
+    """A BGR frame (at most 256 x 256) whose pixels say where they are: blue = x, green = y, red
+    255 (0 where something blacked a pixel out), so a detector handed a crop of it knows where the
+    crop lies (:class:`SceneDetector`)."""
+    assert width <= 256 and height <= 256
+    frame = np.full((height, width, 3), 255, np.uint8)
+    frame[..., 0] = np.arange(width, dtype=np.uint8)[None, :]
+    frame[..., 1] = np.arange(height, dtype=np.uint8)[:, None]
+    return frame
+
+
+class SceneDetector:
+    """Stands in for MediaPipe on whole frames and on crops of a :func:`coordinate_frame`: it
+    reports the poses of ``scene.poses`` (whole-frame normalised points, see :func:`fake_pose`)
+    whose hips lie in the image it is handed, in that image's normalised coordinates, at most
+    ``num_poses`` of them: on the whole frame in the scene's order, on a crop the nearest to its
+    centre first (as a landmarker following one person keeps the one its crop is centred on). A
+    person whose hips are blacked out is not seen. ``images`` records each call's image size."""
+
+    name = "tasks"
+
+    def __init__(
+        self, scene: FakeBackend, width: int, height: int, num_poses: int, centre_first: bool = True
+    ) -> None:
+        self.scene, self.width, self.height, self.num_poses = scene, width, height, num_poses
+        self.centre_first = centre_first  # False: a crop's people in the scene's order too
+        self.images: list[tuple[int, int]] = []
+        self.closed = False
+
+    def detect(self, image: np.ndarray, timestamp_ms: int):
+        h, w = image.shape[:2]
+        rows, cols = np.nonzero(image[..., 2] == 255)
+        if not len(rows):  # all blacked out
+            return []
+        x0, y0 = (
+            int(image[rows[0], cols[0], 0]) - int(cols[0]),
+            int(image[rows[0], cols[0], 1]) - int(rows[0]),
+        )
+        self.images.append((w, h))
+        found = []
+        for world, points in self.scene.poses:
+            local = points.copy()
+            local[:, 0] = (points[:, 0] * self.width - x0) / w
+            local[:, 1] = (points[:, 1] * self.height - y0) / h
+            local[:, 2] = points[:, 2] * self.width / w
+            hips = local[[23, 24], :2].mean(0)
+            if (hips >= 0).all() and (hips < 1).all() and image[int(hips[1] * h), int(hips[0] * w), 2]:
+                found.append((float(np.abs(hips - 0.5).sum()), len(found), (world, local)))
+        if (w, h) != (self.width, self.height) and self.centre_first:
+            found.sort()
+        return [pose for _, _, pose in found[: self.num_poses]]
+
+    def close(self) -> None:
+        self.closed = True

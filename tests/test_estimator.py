@@ -166,7 +166,7 @@ def test_falls_back_to_legacy_when_tasks_fails(monkeypatch, caplog, tmp_path: Pa
 def fake(monkeypatch) -> tuple[PoseEstimator, FakeBackend]:
     backend = FakeBackend()
     monkeypatch.setattr(PoseEstimator, "_create", staticmethod(lambda *args: backend))
-    return PoseEstimator(max_persons=3), backend
+    return PoseEstimator(max_persons=3, search_every_s=None), backend  # every frame searched
 
 
 BLANK = np.zeros((100, 100, 3), np.uint8)
