@@ -64,6 +64,9 @@ from neuron_core.errors import NeuronCoreError
 DEFAULT_VIDEO = SHARED_DATA / "media" / "mmaction2_ntu_sample.avi"
 # Several people walking (720p, 50 fps): replayed as a 1080p camera at 30 fps for the two-person figures.
 CROWD_VIDEO = SHARED_DATA / "media" / "openpose_video.avi"
+# One person in view (walking across a KTH-style scene): the NTU clip above shows two people side by
+# side, whom the pose stage tracks both, so it is not the one-person figure.
+SOLO_VIDEO = SHARED_DATA / "videos" / "01_walking_kthstyle.avi"
 CAMERA_FPS, CAMERA_SIZE = 30.0, (1920, 1080)
 
 # The issues' targets (measured, never asserted): (target, "lower" or "higher" is better).
@@ -259,17 +262,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         realtime=True,
         during=lambda pipeline, preds: label_latency(pipeline, preds, fresh),
     )
-    crowd = None
-    if CROWD_VIDEO.is_file():
-        progress("end to end: several people, as a 1080p camera at 30 fps")
-        crowd = run_pipeline(
-            CROWD_VIDEO,
-            recognizer,
-            plan.latency_frames,
-            window_len,
-            realtime=True,
-            source=lambda: CameraLike(CROWD_VIDEO, CAMERA_FPS, CAMERA_SIZE),
-        )
+    as_camera: dict[str, dict[str, Any] | None] = {}
+    for name, clip, what in (("solo", SOLO_VIDEO, "one person"), ("crowd", CROWD_VIDEO, "several people")):
+        as_camera[name] = None
+        if clip.is_file():
+            progress(f"end to end: {what}, as a 1080p camera at 30 fps")
+            as_camera[name] = run_pipeline(
+                clip,
+                recognizer,
+                plan.latency_frames,
+                window_len,
+                realtime=True,
+                source=lambda clip=clip: CameraLike(clip, CAMERA_FPS, CAMERA_SIZE),
+            )
     report["end_to_end"] = {
         "video": video.name,
         "backend": backend,
@@ -280,7 +285,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "fps_ratio_vs_pose_alone": full["fps"] / alone["fps"] if alone["fps"] else float("nan"),
         "cpu_ratio": full["cpu_ms_per_frame"] / no_model["cpu_ms_per_frame"],
         "realtime": paced,
-        "realtime_crowd": crowd,
+        "realtime_solo": as_camera["solo"],
+        "realtime_crowd": as_camera["crowd"],
     }
 
     progress(f"soak: {plan.soak_frames} frames")
@@ -324,6 +330,7 @@ def targets(report: dict[str, Any], backend: str) -> dict[str, Any]:
     label = stages["text"]["new_label_ms"]["median"]
     share = model / RATE / pose if pose else nan
     paced = report["end_to_end"]["realtime"]
+    solo = report["end_to_end"].get("realtime_solo") or {}
     crowd = report["end_to_end"].get("realtime_crowd") or {}
     warm = report["start"][-1]
     out = {
@@ -331,7 +338,7 @@ def targets(report: dict[str, Any], backend: str) -> dict[str, Any]:
         "onnx_window_ms": (onnx, TARGET_WINDOW_MS, "lower"),
         "new_label_ms": (label, TARGET_LABEL_MS, "lower"),
         "new_label_scored_ms": (paced.get("label_scored_ms", nan), TARGET_LABEL_SCORED_MS, "lower"),
-        "fps_one_person": (paced["fps"], TARGET_FPS, "higher"),
+        "fps_one_person": (solo.get("fps", nan), TARGET_FPS, "higher"),
         "fps_crowd": (crowd.get("fps", nan), TARGET_FPS, "higher"),
         "first_prediction_s": (warm.get("first_s") or nan, TARGET_FIRST_PREDICTION_S, "lower"),
         "app_rss_mb": (warm.get("peak_rss_mb", nan), TARGET_RSS_MB, "lower"),
@@ -427,7 +434,8 @@ def format_report(r: dict[str, Any]) -> str:
         f"  of which MediaPipe             median {rt['pose_ms']['median']:.1f} ms, "
         f"p95 {rt['pose_ms']['p95']:.1f} ms; model median {rt['model_ms']['median']:.2f} ms",
         _label_line(rt),
-        *_crowd_lines(e2e.get("realtime_crowd")),
+        *_camera_lines(e2e.get("realtime_solo"), "one person", SOLO_VIDEO),
+        *_camera_lines(e2e.get("realtime_crowd"), "several people", CROWD_VIDEO),
         "",
         f"memory: peak RSS {mem['peak_rss_mb']:.0f} MB; soak of {mem['soak']['frames']} frames "
         f"({mem['soak']['fps']:.1f} fps): {mem['soak']['rss_after_warmup_mb']:.0f} MB after warm-up -> "
@@ -493,11 +501,11 @@ def _label_line(run: dict[str, Any]) -> str:
     )
 
 
-def _crowd_lines(run: dict[str, Any] | None) -> list[str]:
+def _camera_lines(run: dict[str, Any] | None, what: str, clip: Path) -> list[str]:
     if not run:
         return []
     return [
-        f"several people ({CROWD_VIDEO.name} as a {CAMERA_SIZE[0]}x{CAMERA_SIZE[1]} camera at "
+        f"{what} ({clip.name} as a {CAMERA_SIZE[0]}x{CAMERA_SIZE[1]} camera at "
         f"{CAMERA_FPS:g} fps; {run['frames']} frames processed in {run['seconds']:.1f} s, "
         f"{run['fps']:.1f} fps, {run['dropped_frames']} dropped; "
         f"{run['persons_per_prediction_frame']:.2f} persons per scored frame):",

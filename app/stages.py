@@ -134,13 +134,7 @@ class WindowStage:
         t_start: float,
     ) -> None:
         self._inbox, self._outbox, self._stop = inbox, outbox, stop
-        self._windows = SlidingWindow(
-            window=preprocess.window,
-            stride=rate,
-            crop=preprocess.test_crop,
-            rate=preprocess.frame_rate,
-            normalisation=preprocess.normalisation,
-        )
+        self._windows = SlidingWindow.for_contract(preprocess, stride=rate)
         self._rate = rate
         self._t_start = t_start  # a camera frame's time is counted from here
         self._absent = 0

@@ -143,6 +143,19 @@ class SlidingWindow:
         self._maxlen = int(seconds * MAX_HZ) + 2
         self._tracks: dict[int, _Track] = {}
 
+    @classmethod
+    def for_contract(cls, preprocess: Preprocess, stride: int, seconds: float = 2.2) -> SlidingWindow:
+        """Windows as a checkpoint's contract says (window, crop, frame rate, normalisation), one
+        every ``stride`` frames of a person: the app's window stage and the tools that re-score it."""
+        return cls(
+            window=preprocess.window,
+            seconds=seconds,
+            stride=stride,
+            crop=preprocess.test_crop,
+            rate=preprocess.frame_rate,
+            normalisation=preprocess.normalisation,
+        )
+
     @property
     def track_ids(self) -> list[int]:
         """Ids of the persons currently held."""
