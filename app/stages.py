@@ -190,14 +190,16 @@ class ScoreStage:
         """Queue again the last window of every person seen within ``RESCORE_MAX_AGE_S``: called when
         new labels are swapped in, so they are scored at once instead of at the next window (up to
         ``rate`` frames later). Returns how many windows were queued."""
-        jobs = sorted(self._fresh_recent(), key=lambda job: job.about.frame_index)
+        jobs = sorted(self._remember([]), key=lambda job: job.about.frame_index)
         return sum(self._inbox.put(job) for job in jobs)
 
-    def _fresh_recent(self) -> list[Job]:
-        """The last window of each person seen within ``RESCORE_MAX_AGE_S``; older ones are forgotten
-        (so the table does not grow with every person who ever passed)."""
+    def _remember(self, windows: list[Job]) -> list[Job]:
+        """Keep each person's last scored window (``windows`` are the newest) and return those of
+        the persons seen within ``RESCORE_MAX_AGE_S``; older ones are forgotten, so the table does
+        not grow with every person who ever passed."""
         now = time.monotonic()
         with self._recent_lock:
+            self._recent.update((job.sample.track_id, job) for job in windows)
             stale = [k for k, job in self._recent.items() if now - job.about.t_capture > RESCORE_MAX_AGE_S]
             for track_id in stale:
                 del self._recent[track_id]
@@ -235,9 +237,7 @@ class ScoreStage:
                     self._board.fault("model", f"{len(windows)} window(s) not scored ({one_line(exc)})")
                     return
                 model_ms = (time.perf_counter() - start) * 1000.0
-        with self._recent_lock:
-            self._recent.update((job.sample.track_id, job) for job in windows)
-        self._fresh_recent()
+        self._remember(windows)
         row = {id(job): i for i, job in enumerate(windows)}
         for job in batch:
             if job.sample is None:
