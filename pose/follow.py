@@ -40,6 +40,8 @@ MIN_CROP_PX = 96
 # Weight of the newest extent in the crop's side: a crop that jumps in size would move the person
 # within it, which the landmarker's tracking does not expect.
 SIDE_EMA = 0.3
+# Margins of the boxes kept (the followed person's) and blacked out (everyone else's) in a crop.
+OWN_MARGIN, OTHER_MARGIN = 0.1, 0.0
 # Two poses whose image landmarks lie on average within this share of the body's height of each
 # other are one body (a search result that repeats a followed person is left out).
 SAME_BODY = 0.25
@@ -129,10 +131,6 @@ def masked_crop(image: np.ndarray, box: Box, own: Box | None, others: Sequence[B
         rows, cols = slice(max(oy, 0), max(oy + oh, 0)), slice(max(ox, 0), max(ox + ow, 0))
         out[rows, cols] = crop[rows, cols]
     return out
-
-
-# Margins of the boxes kept (the followed person's) and blacked out (everyone else's) in a crop.
-OWN_MARGIN, OTHER_MARGIN = 0.1, 0.0
 
 
 @dataclass(eq=False)  # compared by identity (list.remove)
