@@ -175,3 +175,25 @@ def test_a_follower_does_not_slip_onto_the_person_beside_them() -> None:
         hips = sorted(round(float(raw[1][[23, 24], 0].mean()), 2) for raw in det.detect(FRAME, 33 * k))
         assert hips == [0.42, 0.58], (k, hips)
     assert det.searches == 1
+
+
+def test_two_followers_run_side_by_side() -> None:
+    """Each follower's landmarker runs on a thread of its own (MediaPipe releases the GIL), so two
+    people cost about one person's time on two cores: two followers that can only finish together
+    (a barrier that breaks after 5 s if they ran one after the other) both answer."""
+    import threading
+
+    scene = FakeBackend()
+    barrier = threading.Barrier(2, timeout=5.0)
+
+    class Waiting(SceneDetector):
+        def detect(self, image: np.ndarray, timestamp_ms: int):
+            if timestamp_ms > 0:  # the first frame is a search alone
+                barrier.wait()
+            return super().detect(image, timestamp_ms)
+
+    det = FollowingDetector(SceneDetector(scene, W, H, 4), lambda: Waiting(scene, W, H, 1))
+    scene.poses = [fake_pose(0.25, 0.8, 0.2), fake_pose(0.75, 0.8, 0.2)]
+    det.follow([raw[1] for raw in det.detect(FRAME, 0)])
+    assert len(det.detect(FRAME, 33)) == 2 and not barrier.broken
+    det.close()
