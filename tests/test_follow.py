@@ -197,3 +197,24 @@ def test_two_followers_run_side_by_side() -> None:
     det.follow([raw[1] for raw in det.detect(FRAME, 0)])
     assert len(det.detect(FRAME, 33)) == 2 and not barrier.broken
     det.close()
+
+
+def test_the_setting_reaches_the_pose_stage_and_bad_values_are_one_error_line(scene, capsys) -> None:
+    from app.cli import main
+    from app.config import ConfigError, LiveConfig
+    from app.session import pose_estimator
+
+    assert LiveConfig().search_every == SEARCH_EVERY_S
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match="--search-every must be 0 or more seconds"):
+            LiveConfig(search_every=bad)
+    assert main(["--search-every", "-1", "--demo", "--headless"]) == 2
+    assert capsys.readouterr().err == "error: --search-every must be 0 or more seconds, got -1.0\n"
+    with pose_estimator(LiveConfig()) as est:
+        assert isinstance(est._backend, FollowingDetector) and est._backend.search_every_s == SEARCH_EVERY_S
+    with pose_estimator(LiveConfig(search_every=0.0)) as est:  # every frame searched, as before
+        assert not isinstance(est._backend, FollowingDetector) and "follow" not in est.detector_settings
+    with pose_estimator(LiveConfig(), FakeBackend()) as est:  # recorded detections: replayed as they are
+        assert not isinstance(est._backend, FollowingDetector)
+    assert live_detection_settings(2, None) == detection_settings(4)
+    assert live_detection_settings(2)["follow"] == [2, SEARCH_EVERY_S, FOLLOW_VERSION]
