@@ -26,6 +26,9 @@ RESAMPLE_HZ = PREPROCESS.frame_rate
 MOTION_LAG_S = 0.2
 # A person's first window comes once this much of them has been seen (SlidingWindow's default).
 MIN_SECONDS = 1.0
+# Seconds a live window covers (SlidingWindow's default; measured against 2.9 and 3.8 s in
+# docs/VIDEO_BENCHMARK.md).
+WINDOW_SECONDS = 2.2
 # A bound on any history, whatever the timestamps say: seconds at a camera rate no one has.
 MAX_HZ = 240.0
 
@@ -117,7 +120,7 @@ class SlidingWindow:
     def __init__(
         self,
         window: int = PREPROCESS.window,
-        seconds: float = 2.2,
+        seconds: float = WINDOW_SECONDS,
         stride: int = 4,
         min_seconds: float = MIN_SECONDS,
         stale_seconds: float = 1.0,
@@ -144,7 +147,9 @@ class SlidingWindow:
         self._tracks: dict[int, _Track] = {}
 
     @classmethod
-    def for_contract(cls, preprocess: Preprocess, stride: int, seconds: float = 2.2) -> SlidingWindow:
+    def for_contract(
+        cls, preprocess: Preprocess, stride: int, seconds: float = WINDOW_SECONDS
+    ) -> SlidingWindow:
         """Windows as a checkpoint's contract says (window, crop, frame rate, normalisation), one
         every ``stride`` frames of a person: the app's window stage and the tools that re-score it."""
         return cls(

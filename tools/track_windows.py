@@ -22,7 +22,7 @@ from app.label_store import model_preprocess
 from app.session import load_recognizer, pose_estimator
 from pose.layouts import J
 from pose.sources import VideoSource
-from pose.window import SlidingWindow
+from pose.window import WINDOW_SECONDS, SlidingWindow
 
 
 def jitter_mm(joints: list[np.ndarray]) -> dict[str, float]:
@@ -41,7 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument("--search-every", type=float, default=LiveConfig.search_every)
     parser.add_argument("--max-persons", type=int, default=LiveConfig.max_persons)
-    parser.add_argument("--seconds", type=float, default=2.2, help="time span of a window (the app's: 2.2)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=WINDOW_SECONDS,
+        help=f"a window's time span (the app's: {WINDOW_SECONDS})",
+    )
     parser.add_argument("--json", type=Path, help="also write every window as JSON")
     args = parser.parse_args(argv)
     config = LiveConfig(
