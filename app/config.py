@@ -119,6 +119,11 @@ class LiveConfig:
         if not 0.0 <= self.search_every < float("inf"):
             raise ConfigError(f"--search-every must be 0 or more seconds, got {self.search_every}")
 
+    @property
+    def search_every_s(self) -> float | None:
+        """``search_every`` as the pose stage takes it: None where every frame is searched (0)."""
+        return self.search_every or None
+
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))

@@ -62,7 +62,7 @@ def training_sources(shared: Path, per_source: int, seed: int = 0) -> dict[str, 
 def live_sequences(videos: Path, config: LiveConfig) -> Iterator[tuple[str, Skeleton]]:
     """The app's pose stage on each cached video: the most prominent person's joints, camera space."""
     for clip in read_truth(videos / "labels.tsv", videos):
-        path = cache_file(clip.path, live_detection_settings(config.max_persons, config.search_every or None))
+        path = cache_file(clip.path, live_detection_settings(config.max_persons, config.search_every_s))
         if not path.exists():
             print(
                 f"note: {clip.path.name} skipped (no cached detections; run evaluate-videos)", file=sys.stderr

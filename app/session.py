@@ -160,7 +160,7 @@ def pose_estimator(config: LiveConfig, detector: Detector | None = None) -> Pose
         max_persons=config.max_persons,
         detector=detector,
         pose_backend=config.pose_backend,
-        search_every_s=config.search_every or None,
+        search_every_s=config.search_every_s,
     )
 
 

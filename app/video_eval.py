@@ -206,7 +206,7 @@ def detect_video(video: Path, config: LiveConfig, progress: bool = True) -> Dete
 
 def cached_detections(video: Path, config: LiveConfig, progress: bool = True) -> tuple[Detections, bool]:
     """The video's detections from the cache, else detected now and cached; and whether it was a hit."""
-    path = cache_file(video, live_detection_settings(config.max_persons, config.search_every or None))
+    path = cache_file(video, live_detection_settings(config.max_persons, config.search_every_s))
     if path.exists():
         try:
             return Detections.load(path), True
@@ -603,7 +603,7 @@ def evaluate(args: argparse.Namespace) -> dict:
             "still_threshold": config.still_threshold,
             "max_persons": config.max_persons,
             "backend": getattr(recognizer, "backend", config.backend),
-            "detector": live_detection_settings(config.max_persons, config.search_every or None),
+            "detector": live_detection_settings(config.max_persons, config.search_every_s),
             "preprocess": asdict(model_preprocess(recognizer)),  # the checkpoint's contract
         },
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
