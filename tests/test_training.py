@@ -12,12 +12,19 @@ from pose.layouts import NTU25_BONES, NTU25_LEFT_RIGHT, J
 from tests.conftest import ROOT, shared_path
 from tests.doubles import TRAIN_MODEL as TINY_MODEL
 from training import config as C
-from training.augment import depth_jitter, mirror, mirror_label, num_bone_kinds, rotate, scale_bones
+from training.augment import (
+    depth_jitter,
+    mirror,
+    mirror_label,
+    num_bone_kinds,
+    on_the_spot,
+    rotate,
+    scale_bones,
+)
 from training.data import SkeletonStore, WindowDataset, load_source, mirror_targets_for
 from training.splits import make_split
 
 TEST_CACHE = ROOT / "runs" / "test-cache"
-
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -329,3 +336,18 @@ def test_resumed_pretraining_equals_an_uninterrupted_run(tmp_path):
         torch.testing.assert_close(a[key], b[key], msg=key)
     # and the second epoch did change the weights
     assert any(not torch.equal(first["model"][key], a[key]) for key in a)
+
+
+def test_on_the_spot_keeps_the_first_root_and_the_limbs_about_it():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(3, 40, 25, 2)).astype(np.float32)
+    x[:, :5, :, 1] = 0.0  # the second person comes in late
+    x[:, 30:] = 0.0  # and nobody is seen at the end
+    y = on_the_spot(x)
+    root = J["spine_base"]
+    np.testing.assert_allclose(y[:, :30, root, 0], np.repeat(x[:, :1, root, 0], 30, axis=1), atol=1e-6)
+    np.testing.assert_allclose(y[:, 5:30, root, 1], np.repeat(x[:, 5:6, root, 1], 25, axis=1), atol=1e-6)
+    relative = lambda a: a - a[:, :, root : root + 1]  # noqa: E731
+    np.testing.assert_allclose(relative(y), relative(x), atol=1e-5)  # limbs move as before
+    assert np.all(y[:, 30:] == 0) and np.all(y[:, :5, :, 1] == 0)
+    assert not np.allclose(y, x)

@@ -11,7 +11,7 @@ import numpy as np
 from neuron_core.laterality import mirror_label
 from pose.layouts import NTU25_BONES, NTU25_LEFT_RIGHT, NUM_JOINTS, J
 
-__all__ = ["augment", "depth_jitter", "mirror", "mirror_label", "rotate", "scale_bones"]
+__all__ = ["augment", "depth_jitter", "mirror", "mirror_label", "on_the_spot", "rotate", "scale_bones"]
 
 _MIRROR_PERM = np.arange(NUM_JOINTS)
 for _left, _right in NTU25_LEFT_RIGHT:
@@ -51,6 +51,27 @@ def depth_jitter(x: np.ndarray, rng: np.random.Generator, sigma: float) -> np.nd
 def _present(x: np.ndarray) -> np.ndarray:
     """(T, M) bool of a window (3, T, V, M): the frames where each person is there (not all zeros)."""
     return np.abs(x).sum(axis=(0, 2)) > 0
+
+
+def on_the_spot(x: np.ndarray) -> np.ndarray:
+    """Take away each person's travel: every frame shifted so the spine base stays where it was in
+    the person's first frame, the limbs moving about it as before.
+
+    Why: live, travel is what the pose stage knows least. The camera-space root comes from the body's
+    size in pixels, and a camera that pans with a walker, or a treadmill, shows no travel at all.
+    Trained with travel always there, the shipped model calls a motion-capture walk replayed on the
+    spot "jumping up" or "drinking water" in every window (`python tools/travel_check.py`); a share
+    of windows without travel makes a model read the legs. Absent persons and frames stay zero."""
+    out = x.copy()
+    present = _present(x)
+    for m in range(x.shape[3]):
+        frames = np.flatnonzero(present[:, m])
+        if frames.size == 0:
+            continue
+        person = out[..., m]  # (3, T, V), a view
+        root = person[:, frames, J["spine_base"]]  # (3, F)
+        person[:, frames] -= (root - root[:, :1])[:, :, None]
+    return out
 
 
 def mirror(x: np.ndarray) -> np.ndarray:
@@ -101,13 +122,17 @@ def augment(
     body_scale: float,
     do_mirror: bool,
     depth_noise: float = 0.0,
+    still_root: bool = False,
 ) -> np.ndarray:
-    """Apply the configured augmentations in a fixed order: body shape, depth noise (in the sensor's
-    frame, before the viewpoint changes), mirror, then viewpoint."""
+    """Apply the configured augmentations in a fixed order: body shape, travel (``still_root``:
+    :func:`on_the_spot`), depth noise (in the sensor's frame, before the viewpoint changes), mirror,
+    then viewpoint."""
     if bone_scale > 0:
         x = scale_bones(x, rng.uniform(1 - bone_scale, 1 + bone_scale, num_bone_kinds()))
     if body_scale > 0:
         x = x * np.float32(rng.uniform(1 - body_scale, 1 + body_scale))
+    if still_root:
+        x = on_the_spot(x)
     if depth_noise > 0:
         x = depth_jitter(x, rng, depth_noise)
     if do_mirror:

@@ -120,6 +120,9 @@ class AugmentConfig:
     # metres of depth noise at the trunk, more at the limbs (training.augment.depth_jitter): live
     # MediaPipe depth is noisier than the training sensors'; 0 = off (every model shipped so far)
     depth_jitter: float = 0.0
+    # probability that a training window loses its travel (training.augment.on_the_spot): live travel
+    # is unreliable (a camera panning with a walker shows none); 0 = off
+    travel_drop: float = 0.0
 
 
 @dataclass
@@ -186,6 +189,9 @@ class TrainConfig:
             raise ConfigError("augment.crop_low and augment.crop_high must satisfy 0 < low <= high <= 1")
         if not 0 <= self.augment.depth_jitter <= 0.05:
             raise ConfigError(f"augment.depth_jitter must be 0 to 0.05 m, got {self.augment.depth_jitter!r}")
+        if not 0 <= self.augment.travel_drop <= 1:
+            got = self.augment.travel_drop
+            raise ConfigError(f"augment.travel_drop must be a probability (0 to 1), got {got!r}")
         overlap = {c.lower() for c in self.split.unseen} & {c.lower() for c in self.split.val_classes}
         if overlap:
             raise ConfigError(f"classes both unseen and validation: {', '.join(sorted(overlap))}")

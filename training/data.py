@@ -330,7 +330,9 @@ class WindowDataset(torch.utils.data.Dataset):
         if do_mirror:
             target = int(self.mirror_targets[j])
         aug = self.aug
-        x = augment(x, rng, aug.rotation, aug.bone_scale, aug.body_scale, do_mirror, aug.depth_jitter)
+        # drawn only when on, so recipes without it keep their random streams
+        still = aug.travel_drop > 0 and rng.random() < aug.travel_drop
+        x = augment(x, rng, aug.rotation, aug.bone_scale, aug.body_scale, do_mirror, aug.depth_jitter, still)
         return torch.from_numpy(x), target
 
 

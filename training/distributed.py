@@ -44,8 +44,14 @@ def setup(device: str = "auto") -> Dist:
     return Dist(rank, world, dev)
 
 
-def teardown(d: Dist) -> None:
+def teardown(d: Dist, finished: bool = True) -> None:
+    """Leave the group. After a finished run every rank meets at a barrier first: a rank that
+    destroyed its gloo group while rank 0 was still writing results had its peer connection closed
+    under it, and torchrun saw a SIGABRT now and then. After a failure no barrier: the other ranks
+    may never arrive."""
     if d.active and dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
 
 

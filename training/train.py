@@ -409,13 +409,22 @@ def _parser() -> argparse.ArgumentParser:
         if name not in ("evaluate", "benchmark", "mirror-pairs"):
             p.add_argument("--resume", action="store_true", help="continue from the states in output_dir")
         if name == "benchmark":
-            p.add_argument("--holdout", default=",".join(DEFAULT_HOLDOUTS),
-                           help=f"sets left out one at a time (default {','.join(DEFAULT_HOLDOUTS)})")
-            p.add_argument("--sets", default=",".join(C.SHARED_SETS),
-                           help="the pool the folds train on, minus the held-out one (default: every set)")
+            p.add_argument(
+                "--holdout",
+                default=",".join(DEFAULT_HOLDOUTS),
+                help=f"sets left out one at a time (default {','.join(DEFAULT_HOLDOUTS)})",
+            )
+            p.add_argument(
+                "--sets",
+                default=",".join(C.SHARED_SETS),
+                help="the pool the folds train on, minus the held-out one (default: every set)",
+            )
             p.add_argument("--seeds", default="0,1,2", help="seeds, each a full pass over the folds")
-            p.add_argument("--rescore", action="store_true",
-                           help="score finished folds again from their saved embeddings (no training)")
+            p.add_argument(
+                "--rescore",
+                action="store_true",
+                help="score finished folds again from their saved embeddings (no training)",
+            )
         if name == "neuron":
             p.add_argument("--backbone", help="pre-trained backbone (default: <output_dir>/backbone.pt)")
         if name in ("neuron", "train"):
@@ -437,10 +446,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="the trained checkpoint")
     p.add_argument("--output", required=True, help="where to write the copy (e.g. assets/neuron_default.pt)")
     p.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
-    p.add_argument("--scoring", metavar="TEXTS/CALIBRATION/FUSION",
-                   help="the scoring the benchmark chose, e.g. bank+names/prior/all (default: as trained)")
-    p.add_argument("--prompts", type=int, metavar="K",
-                   help="prompts per granularity a label's text averages (default: as trained)")
+    p.add_argument(
+        "--scoring",
+        metavar="TEXTS/CALIBRATION/FUSION",
+        help="the scoring the benchmark chose, e.g. bank+names/prior/all (default: as trained)",
+    )
+    p.add_argument(
+        "--prompts",
+        type=int,
+        metavar="K",
+        help="prompts per granularity a label's text averages (default: as trained)",
+    )
     return parser
 
 
@@ -476,8 +492,15 @@ def export(
     if half:
         model.half()
     weights = "float16" if half else "float32"
-    meta.metrics = {**meta.metrics, "export": {"from": str(src), "weights": weights, "scoring": scoring,
-                                               "prompts_per_granularity": meta.text.prompts_per_granularity}}
+    meta.metrics = {
+        **meta.metrics,
+        "export": {
+            "from": str(src),
+            "weights": weights,
+            "scoring": scoring,
+            "prompts_per_granularity": meta.text.prompts_per_granularity,
+        },
+    }
     save_checkpoint(dst, model, meta)
     load_checkpoint(dst)  # the copy honours its contract (a prior calibration needs its reference)
     return {"checkpoint": dst, "bytes": Path(dst).stat().st_size, "weights": weights, "scoring": scoring}
@@ -551,6 +574,7 @@ def _mirror_pairs(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     d = Dist()
+    finished = False
     try:
         if args.command == "export":
             print(json.dumps(export(args.checkpoint, args.output, args.half, args.scoring, args.prompts)))
@@ -566,6 +590,7 @@ def main(argv: list[str] | None = None) -> int:
             result = _evaluate(args, d)
             if d.main:
                 print(json.dumps(result, indent=2))
+            finished = True
             return 0
         cfg = _config(args)
         run_dir = Path(cfg.output_dir)
@@ -583,6 +608,7 @@ def main(argv: list[str] | None = None) -> int:
             backbone = load_backbone(Path(getattr(args, "backbone", None) or run_dir / "backbone.pt"), cfg)
         timings["pretrain"] = time.time() - t0
         if args.command == "pretrain":
+            finished = True
             return 0
         t1 = time.time()
         model, best_epoch = train_neuron(run, copy.deepcopy(backbone), args.resume)
@@ -590,12 +616,13 @@ def main(argv: list[str] | None = None) -> int:
         metrics = finish(run, model, best_epoch, timings, getattr(args, "reference_metrics", None))
         if d.main:
             print(json.dumps({k: metrics[k] for k in metrics if k.startswith("test")}, indent=2))
+        finished = True
         return 0
     except NeuronLiveError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
-        distributed.teardown(d)
+        distributed.teardown(d, finished)
 
 
 if __name__ == "__main__":
