@@ -17,17 +17,26 @@ from dataclasses import dataclass
 import numpy as np
 
 from pose.camera_space import heading
-from pose.layouts import NTU25_CENTER, NUM_JOINTS
+from pose.layouts import NTU25_CENTER, NUM_JOINTS, J
 from pose.skeleton import Skeleton
+
+NTU25_ROOT = J["spine_base"]
 
 # What this code can produce, by name: joint layouts of a window (with their joint counts), the
 # normalisation implemented below, and how time is resampled (linear interpolation, live and offline).
 LAYOUTS: dict[str, int] = {"ntu25": NUM_JOINTS}
 # "spine-mid-first-frame": centred only (:func:`center`); "...-facing": then also turned about the
-# vertical so the first person faces the camera in the first valid frame (:func:`face_front`). Each
-# name maps to whether the turn follows the centring.
-_FACING: dict[str, bool] = {"spine-mid-first-frame": False, "spine-mid-first-frame-facing": True}
-NORMALISATIONS: tuple[str, ...] = tuple(_FACING)
+# vertical so the first person faces the camera in the first valid frame (:func:`face_front`);
+# "...-no-travel": each person's travel over the floor taken away (:func:`hold_root`, the Kinect x
+# and z axes: rises and falls stay). Each name maps to (turn, hold the root) after the centring.
+_STEPS: dict[str, tuple[bool, bool]] = {
+    "spine-mid-first-frame": (False, False),
+    "spine-mid-first-frame-facing": (True, False),
+    "spine-mid-first-frame-no-travel": (False, True),
+}
+NORMALISATIONS: tuple[str, ...] = tuple(_STEPS)
+# Kinect axes along the floor: x (across the view) and z (depth); y is up.
+FLOOR_AXES: tuple[int, ...] = (0, 2)
 RESAMPLINGS: tuple[str, ...] = ("linear",)
 
 
@@ -118,6 +127,33 @@ def face_front(joints: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return out
 
 
+def hold_root(joints: np.ndarray, valid: np.ndarray, axes: tuple[int, ...] = FLOOR_AXES) -> np.ndarray:
+    """Shift every person, frame by frame, so that their spine base keeps along ``axes`` the place it
+    had in their first valid frame: the limbs move about it as before.
+
+    Why: live, travel is what the pose stage knows least. The camera-space root's depth comes from
+    the body's size in pixels, and a camera that pans with a walker, or a treadmill, shows no travel
+    at all, while every training recording has it. The shipped model knows walking and running only
+    by travel: their motion-capture clips replayed on the spot are "jumping up" or "doing jumping
+    jacks" in every window (`python tools/travel_check.py`). Over the floor only by default: a jump's
+    rise and a fall's drop are the body's own. joints (T, M, V, 3), valid (T, M); unobserved entries
+    stay zero.
+    """
+    out = np.array(joints, np.float32, copy=True)
+    axes_list = list(axes)
+    for m in range(out.shape[1]):
+        frames = np.flatnonzero(valid[:, m])
+        if frames.size == 0:
+            continue
+        root = out[frames, m, NTU25_ROOT][:, axes_list]  # (F, A), a copy
+        travel = root - root[:1]
+        person = out[:, m]  # (T, V, 3), a view
+        for k, axis in enumerate(axes_list):
+            person[frames, :, axis] -= travel[:, k : k + 1]
+    out[~valid] = 0.0
+    return out
+
+
 def _resize_time(x: np.ndarray, length: int) -> np.ndarray:
     """Linear interpolation along axis 0 to ``length`` samples (end points kept)."""
     n = x.shape[0]
@@ -180,14 +216,17 @@ def normalize_window(
     whole window are all zeros, which is how the model tells them apart. ``normalisation`` is one of
     :data:`NORMALISATIONS` (a checkpoint's contract names it).
     """
-    if normalisation not in _FACING:
+    if normalisation not in _STEPS:
         raise UnsupportedPreprocess(f"normalisation {normalisation!r} is not one this code has")
     if isinstance(skeleton, Skeleton):
         joints, valid = skeleton.joints, skeleton.valid
     else:
         joints, valid = skeleton
+    turn, hold = _STEPS[normalisation]
     centred = center(joints, valid)
-    if _FACING[normalisation]:
+    if hold:
+        centred = hold_root(centred, valid)
+    if turn:
         centred = face_front(centred, valid)
     out, _ = crop_resize(centred, valid, window, crop, rng)
     return np.ascontiguousarray(out.transpose(3, 0, 2, 1))

@@ -10,6 +10,7 @@ import numpy as np
 
 from neuron_core.laterality import mirror_label
 from pose.layouts import NTU25_BONES, NTU25_LEFT_RIGHT, NUM_JOINTS, J
+from pose.normalize import hold_root
 
 __all__ = ["augment", "depth_jitter", "mirror", "mirror_label", "on_the_spot", "rotate", "scale_bones"]
 
@@ -54,24 +55,13 @@ def _present(x: np.ndarray) -> np.ndarray:
 
 
 def on_the_spot(x: np.ndarray) -> np.ndarray:
-    """Take away each person's travel: every frame shifted so the spine base stays where it was in
-    the person's first frame, the limbs moving about it as before.
-
-    Why: live, travel is what the pose stage knows least. The camera-space root comes from the body's
-    size in pixels, and a camera that pans with a walker, or a treadmill, shows no travel at all.
-    Trained with travel always there, the shipped model calls a motion-capture walk replayed on the
-    spot "jumping up" or "drinking water" in every window (`python tools/travel_check.py`); a share
-    of windows without travel makes a model read the legs. Absent persons and frames stay zero."""
-    out = x.copy()
-    present = _present(x)
-    for m in range(x.shape[3]):
-        frames = np.flatnonzero(present[:, m])
-        if frames.size == 0:
-            continue
-        person = out[..., m]  # (3, T, V), a view
-        root = person[:, frames, J["spine_base"]]  # (3, F)
-        person[:, frames] -= (root - root[:, :1])[:, :, None]
-    return out
+    """A window (3, T, V, M) with each person's travel taken away on all three axes
+    (:func:`pose.normalize.hold_root`): the spine base stays where it was in the person's first
+    frame, the limbs move about it. As an augmentation (``--augment.travel_drop``) it makes a model
+    read the limbs where travel is missing. Absent persons and frames stay zero."""
+    joints = x.transpose(1, 3, 2, 0)  # (T, M, V, 3)
+    held = hold_root(joints, _present(x), axes=(0, 1, 2))
+    return np.ascontiguousarray(held.transpose(3, 0, 2, 1))
 
 
 def mirror(x: np.ndarray) -> np.ndarray:
