@@ -61,13 +61,21 @@ from neuron_base.devices import BACKEND_CHOICES, DEVICE_CHOICES
 from neuron_base.errors import NeuronLiveError
 from neuron_core.errors import NeuronCoreError
 
+# Two people side by side (an NTU RGB+D recording): also the two-person camera figure.
 DEFAULT_VIDEO = SHARED_DATA / "media" / "mmaction2_ntu_sample.avi"
-# Several people walking (720p, 50 fps): replayed as a 1080p camera at 30 fps for the two-person figures.
+PAIR_VIDEO = DEFAULT_VIDEO
+# Several people walking in a street crowd (720p, 50 fps), replayed as a 1080p camera at 30 fps.
 CROWD_VIDEO = SHARED_DATA / "media" / "openpose_video.avi"
 # One person in view (walking across a KTH-style scene): the NTU clip above shows two people side by
 # side, whom the pose stage tracks both, so it is not the one-person figure.
 SOLO_VIDEO = SHARED_DATA / "videos" / "01_walking_kthstyle.avi"
 CAMERA_FPS, CAMERA_SIZE = 30.0, (1920, 1080)
+# The clips replayed as that camera: (name, clip, who is in view).
+CAMERA_RUNS = (
+    ("solo", SOLO_VIDEO, "one person"),
+    ("pair", PAIR_VIDEO, "two people"),
+    ("crowd", CROWD_VIDEO, "several people"),
+)
 
 # The issues' targets (measured, never asserted): (target, "lower" or "higher" is better).
 TARGET_MODEL_SHARE = 0.10  # model cost per frame at the app's rate / MediaPipe's cost per frame
@@ -263,7 +271,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         during=lambda pipeline, preds: label_latency(pipeline, preds, fresh),
     )
     as_camera: dict[str, dict[str, Any] | None] = {}
-    for name, clip, what in (("solo", SOLO_VIDEO, "one person"), ("crowd", CROWD_VIDEO, "several people")):
+    for name, clip, what in CAMERA_RUNS:
         as_camera[name] = None
         if clip.is_file():
             progress(f"end to end: {what}, as a 1080p camera at 30 fps")
@@ -285,8 +293,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "fps_ratio_vs_pose_alone": full["fps"] / alone["fps"] if alone["fps"] else float("nan"),
         "cpu_ratio": full["cpu_ms_per_frame"] / no_model["cpu_ms_per_frame"],
         "realtime": paced,
-        "realtime_solo": as_camera["solo"],
-        "realtime_crowd": as_camera["crowd"],
+        **{f"realtime_{name}": as_camera[name] for name, _, _ in CAMERA_RUNS},
     }
 
     progress(f"soak: {plan.soak_frames} frames")
@@ -331,6 +338,7 @@ def targets(report: dict[str, Any], backend: str) -> dict[str, Any]:
     share = model / RATE / pose if pose else nan
     paced = report["end_to_end"]["realtime"]
     solo = report["end_to_end"].get("realtime_solo") or {}
+    pair = report["end_to_end"].get("realtime_pair") or {}
     crowd = report["end_to_end"].get("realtime_crowd") or {}
     warm = report["start"][-1]
     out = {
@@ -339,6 +347,7 @@ def targets(report: dict[str, Any], backend: str) -> dict[str, Any]:
         "new_label_ms": (label, TARGET_LABEL_MS, "lower"),
         "new_label_scored_ms": (paced.get("label_scored_ms", nan), TARGET_LABEL_SCORED_MS, "lower"),
         "fps_one_person": (solo.get("fps", nan), TARGET_FPS, "higher"),
+        "fps_two_people": (pair.get("fps", nan), TARGET_FPS, "higher"),
         "fps_crowd": (crowd.get("fps", nan), TARGET_FPS, "higher"),
         "first_prediction_s": (warm.get("first_s") or nan, TARGET_FIRST_PREDICTION_S, "lower"),
         "app_rss_mb": (warm.get("peak_rss_mb", nan), TARGET_RSS_MB, "lower"),
@@ -434,8 +443,11 @@ def format_report(r: dict[str, Any]) -> str:
         f"  of which MediaPipe             median {rt['pose_ms']['median']:.1f} ms, "
         f"p95 {rt['pose_ms']['p95']:.1f} ms; model median {rt['model_ms']['median']:.2f} ms",
         _label_line(rt),
-        *_camera_lines(e2e.get("realtime_solo"), "one person", SOLO_VIDEO),
-        *_camera_lines(e2e.get("realtime_crowd"), "several people", CROWD_VIDEO),
+        *(
+            line
+            for name, clip, what in CAMERA_RUNS
+            for line in _camera_lines(e2e.get(f"realtime_{name}"), what, clip)
+        ),
         "",
         f"memory: peak RSS {mem['peak_rss_mb']:.0f} MB; soak of {mem['soak']['frames']} frames "
         f"({mem['soak']['fps']:.1f} fps): {mem['soak']['rss_after_warmup_mb']:.0f} MB after warm-up -> "
@@ -570,8 +582,9 @@ def _profile_lines(profile: dict[str, Any] | None) -> list[str]:
 
 def _start_lines(runs: list[dict[str, Any]], imports: list[dict[str, Any]]) -> list[str]:
     costs = ", ".join(
-        f"{row['module']} {row['seconds']:.2f} s / {row['rss_mb']:.0f} MB" if "error" not in row else
-        f"{row['module']} failed"
+        f"{row['module']} {row['seconds']:.2f} s / {row['rss_mb']:.0f} MB"
+        if "error" not in row
+        else f"{row['module']} failed"
         for row in imports
     )
     lines = ["", f"imports, each in a fresh process (seconds / resident MB added): {costs}"]

@@ -122,7 +122,11 @@ def test_quick_bench_runs_the_pipeline_end_to_end(quick_report: tuple[dict, str]
     assert "label_scored_ms" in paced, {k: v for k, v in paced.items() if not isinstance(v, dict)}
     assert paced["label_scored_ms"] > 0 and paced["max_prediction_gap_ms"] >= 0
     assert "new label while playing: scored" in text
-    for key, what in (("realtime_solo", "one person ("), ("realtime_crowd", "several people (")):
+    for key, what in (
+        ("realtime_solo", "one person ("),
+        ("realtime_pair", "two people ("),
+        ("realtime_crowd", "several people ("),
+    ):
         run = e2e[key]
         assert run["frames"] > 0 and run["fps"] > 0 and what in text, key
 
@@ -142,6 +146,7 @@ def test_quick_bench_reports_memory_and_targets(quick_report: tuple[dict, str]) 
         "new_label_ms",
         "new_label_scored_ms",
         "fps_one_person",
+        "fps_two_people",
         "fps_crowd",
         "first_prediction_s",
         "app_rss_mb",
