@@ -24,6 +24,21 @@ def test_jitter_is_the_median_second_difference_in_mm() -> None:
     assert found["relative_joints"] == 0.0  # the median over joints and axes: one joint of 25
 
 
+def test_holding_the_root_keeps_its_first_place_per_track_along_the_chosen_axes() -> None:
+    hold = track_windows.RootHold(track_windows.HOLD_AXES["height"])
+    body = np.random.default_rng(0).normal(size=(25, 3)).astype(np.float32)
+    first = hold(1, body)
+    np.testing.assert_array_equal(first, body)
+    moved = body + np.array([0.3, 0.2, -0.4], np.float32)  # the whole body travels and rises
+    out = hold(1, moved)
+    np.testing.assert_allclose(out[:, 1], body[:, 1], atol=1e-6)  # the rise is taken away
+    np.testing.assert_allclose(out[:, [0, 2]], moved[:, [0, 2]], atol=1e-6)  # the travel is not
+    np.testing.assert_array_equal(hold(2, moved), moved)  # another track keeps its own first place
+    still = track_windows.RootHold(track_windows.HOLD_AXES["none"])
+    still(1, body)
+    np.testing.assert_array_equal(still(1, moved), moved)
+
+
 def test_windows_of_a_real_clip_are_listed_per_track(tmp_path: Path, capsys) -> None:
     video = shared_path("videos", "01_walking_kthstyle.avi")
     out = tmp_path / "windows.json"

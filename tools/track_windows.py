@@ -24,6 +24,24 @@ from pose.layouts import J
 from pose.sources import VideoSource
 from pose.window import WINDOW_SECONDS, SlidingWindow
 
+# --hold: the Kinect axes (x across, y up, z depth) along which the spine base is held.
+HOLD_AXES: dict[str, tuple[int, ...]] = {"none": (), "height": (1,), "floor": (0, 2), "all": (0, 1, 2)}
+
+
+class RootHold:
+    """Per track, each frame's joints shifted so that the spine base keeps, along ``axes``, the place
+    it had in the track's first frame (what ``--hold`` replays)."""
+
+    def __init__(self, axes: tuple[int, ...]) -> None:
+        self.axes = list(axes)
+        self._first: dict[int, np.ndarray] = {}
+
+    def __call__(self, track: int, joints: np.ndarray) -> np.ndarray:
+        root = joints[J["spine_base"]]
+        shift = np.zeros(3, np.float32)
+        shift[self.axes] = (root - self._first.setdefault(track, root.copy()))[self.axes]
+        return joints - shift
+
 
 def jitter_mm(joints: list[np.ndarray]) -> dict[str, float]:
     """Median absolute second difference between frames (mm) of the joints relative to the spine
@@ -47,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         default=WINDOW_SECONDS,
         help=f"a window's time span (the app's: {WINDOW_SECONDS})",
     )
+    parser.add_argument(
+        "--hold",
+        choices=tuple(HOLD_AXES),
+        default="none",
+        help="hold each person's spine base where it was first seen along these axes (a replay "
+        "without the camera-space root's travel: 'height' for a hand-held camera that bobs)",
+    )
     parser.add_argument("--json", type=Path, help="also write every window as JSON")
     args = parser.parse_args(argv)
     config = LiveConfig(
@@ -59,10 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     recognizer = load_recognizer(config, args.labels)
     windows = SlidingWindow.for_contract(model_preprocess(recognizer), config.rate, args.seconds)
     rows, joints = [], defaultdict(list)
+    held = RootHold(HOLD_AXES[args.hold])
+
     with pose_estimator(config) as estimator, VideoSource(args.video) as source:
         for frame in source:
             result = estimator.process(frame)
             for person in result.persons:
+                person.joints = held(person.track_id, person.joints)
                 joints[person.track_id].append(person.joints)
             for sample in windows.push(result):
                 scores = recognizer.scores(sample.data[None])[0]
