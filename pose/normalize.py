@@ -20,8 +20,6 @@ from pose.camera_space import heading
 from pose.layouts import NTU25_CENTER, NUM_JOINTS, J
 from pose.skeleton import Skeleton
 
-NTU25_ROOT = J["spine_base"]
-
 # What this code can produce, by name: joint layouts of a window (with their joint counts), the
 # normalisation implemented below, and how time is resampled (linear interpolation, live and offline).
 LAYOUTS: dict[str, int] = {"ntu25": NUM_JOINTS}
@@ -140,16 +138,15 @@ def hold_root(joints: np.ndarray, valid: np.ndarray, axes: tuple[int, ...] = FLO
     stay zero.
     """
     out = np.array(joints, np.float32, copy=True)
-    axes_list = list(axes)
+    held = list(axes)
     for m in range(out.shape[1]):
         frames = np.flatnonzero(valid[:, m])
         if frames.size == 0:
             continue
-        root = out[frames, m, NTU25_ROOT][:, axes_list]  # (F, A), a copy
-        travel = root - root[:1]
-        person = out[:, m]  # (T, V, 3), a view
-        for k, axis in enumerate(axes_list):
-            person[frames, :, axis] -= travel[:, k : k + 1]
+        root = out[frames, m, J["spine_base"]]  # (F, 3)
+        shift = np.zeros_like(root)
+        shift[:, held] = (root - root[0])[:, held]
+        out[frames, m] -= shift[:, None, :]
     out[~valid] = 0.0
     return out
 
