@@ -288,7 +288,10 @@ def bench_start(argv: Sequence[str], timeout_s: float = 120.0) -> dict[str, Any]
 class CameraLike(FrameSource):
     """A video replayed as a camera of a given rate and frame size would deliver it: frame ``i`` is
     due at ``i / fps`` and is resized to ``size`` (width, height), so a 720p street scene at 50 fps
-    stands in for a 1080p camera at 30 fps with several people in view."""
+    stands in for a 1080p camera at 30 fps with several people in view. Like a camera it never
+    ends: at the clip's end it starts the clip again, its clock going on (a source that ended and
+    was reopened would pause the stream for the reopening, a quarter of a second each time, and
+    count it against the frame rate)."""
 
     def __init__(self, video: Path, fps: float, size: tuple[int, int]) -> None:
         super().__init__()
@@ -303,6 +306,8 @@ class CameraLike(FrameSource):
         import cv2
 
         frame = self._video.read()
+        if frame is None and self._index and self._video.rewind():
+            frame = self._video.read()
         if frame is None:
             return None
         image = frame.image

@@ -182,8 +182,9 @@ class Capture:
                 return True
             return False
         if self.loop and self.reopen is not None:
-            self.source.close()
-            self.source = self.reopen()
+            if not self.source.rewind():
+                self.source.close()
+                self.source = self.reopen()
             self._out.put(RESET)
             return True
         self.ended = True

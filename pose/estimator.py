@@ -67,6 +67,9 @@ PROMINENCE_EMA = 0.3
 LOOSE_TORSOS = 1.0
 # A track's position is extrapolated from its velocity for at most this long.
 MAX_PREDICT_S = 0.3
+# Detector clock after a recording restarts: one frame interval on from the last timestamp, the
+# interval last seen (at most MAX_FRAME_MS), a 30 fps frame before any was seen.
+DEFAULT_FRAME_MS, MAX_FRAME_MS = 1000.0 / 30.0, 200.0
 # Frames larger than this (longest side, pixels) would be shrunk before MediaPipe (None: never).
 # Measured by neuron-bench on real 1080p and 720p video (docs/BENCHMARKS.md): shrinking saves no CPU
 # time (MediaPipe's networks, not the frame's size, cost the time) and moves landmarks, so it is off.
@@ -142,6 +145,32 @@ class PoseResult:
     def t(self) -> float:
         """The frame's time on the clock that spaces frames correctly: media time, else capture."""
         return self.t_media if self.t_media is not None else self.t_capture
+
+
+class _DetectorClock:
+    """Detector timestamps (ms) from frame times (s): MediaPipe's video mode wants them strictly
+    increasing, and its tracking, smoothing and the followers' search interval read real time from
+    them. A recording that restarts (a loop) starts its media time again at 0: the clock goes on
+    from where it stopped, one frame interval later, instead of creeping on by 1 ms a frame (which
+    stopped the whole-frame searches for as long as the recording had lasted, and lost the second of
+    two people in every replay after the first)."""
+
+    def __init__(self) -> None:
+        self._offset_ms = 0.0  # added to media time after restarts
+        self._last_t: float | None = None
+        self._last_ms = -1
+        self._step_ms = DEFAULT_FRAME_MS
+
+    def stamp(self, t: float) -> tuple[int, bool]:
+        """The timestamp for a frame at ``t`` seconds, and whether its clock restarted."""
+        restarted = self._last_t is not None and t < self._last_t
+        if self._last_t is not None and t > self._last_t:
+            self._step_ms = min(max((t - self._last_t) * 1000.0, 1.0), MAX_FRAME_MS)
+        if restarted:
+            self._offset_ms = self._last_ms + self._step_ms - t * 1000.0
+        self._last_t = t
+        self._last_ms = max(int(round(t * 1000.0 + self._offset_ms)), self._last_ms + 1)
+        return self._last_ms, restarted
 
 
 class _OneEuro:
@@ -424,6 +453,7 @@ class PoseEstimator:
         self._smooth = smooth and self._pose.smooth_after(self._backend.name)
         self._filters: dict[int, _OneEuro] = {}
         self._last_ts = -1
+        self._clock = _DetectorClock()
         limit = self._pose.max_poses(self._backend.name)
         if limit is not None and max_persons > limit:
             log.warning(
@@ -461,9 +491,10 @@ class PoseEstimator:
 
     def detect(self, frame: Frame) -> list[RawPose]:
         """The detector's raw persons in one frame (none when it fails on this frame)."""
-        # Video mode wants strictly increasing milliseconds, also when a recording restarts.
         t = frame.t_media if frame.t_media is not None else frame.t_capture
-        self._last_ts = max(int(round(t * 1000.0)), self._last_ts + 1)
+        self._last_ts, restarted = self._clock.stamp(t)
+        if restarted and isinstance(self._backend, FollowingDetector):
+            self._backend.follow([])  # a new recording: nobody is where they were; search at once
         try:
             if frame.image.ndim != 3 or frame.image.shape[2] != 3:
                 raise ValueError(f"expected a BGR image (H, W, 3), got shape {frame.image.shape}")

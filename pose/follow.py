@@ -11,8 +11,9 @@ So :class:`FollowingDetector` searches the whole frame for candidates (the estim
 :mod:`pose.estimator`) and hands the chosen people back (:meth:`FollowingDetector.follow`); each
 is then followed by a one-person detector fed a crop centred on that person and re-centred on them
 every frame, so that they stay where the landmarker's tracking expects them and nobody else is in
-its view. A follower that loses its person makes the next frame a search frame. Called through
-``detect`` alone (nobody chosen), it searches every frame, as a plain detector would.
+its view. While anyone is followed, a search runs beside the followers and is answered with the
+next frame; a follower that loses its person makes a search due at once. Called through ``detect``
+alone (nobody chosen), it searches every frame, as a plain detector would.
 
 Raw poses from a crop are returned in the whole frame's normalised image coordinates; world points
 (metres, between the hips) do not depend on the crop.
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +34,7 @@ from pose.backends import Detector, RawPose
 MAX_THREADS = 3
 # Bump when what a FollowingDetector reports for the same frames changes: caches of detections
 # made by older code are then not used (pose.estimator.detection_settings).
-FOLLOW_VERSION = 3
+FOLLOW_VERSION = 4
 # Seconds between two searches of the whole frame for people (the choice of whom to follow is
 # revisited as often; a person who walks in is found within this time).
 SEARCH_EVERY_S = 0.5
@@ -175,15 +176,20 @@ class FollowingDetector:
         self._overlap_ms: int | None = None  # when people last overlapped (then nobody is followed)
         self._size = (0, 0)
         self._pool: ThreadPoolExecutor | None = None
+        self._searching: Future[list[RawPose]] | None = None  # a search answered with the next frame
         self.frames = 0  # frames seen, and of those
         self.searches = 0  # the ones searched whole
 
     def detect(self, image: np.ndarray, timestamp_ms: int) -> list[RawPose]:
-        """The followed people (from their crops) and, on a search frame, the other candidates.
+        """The followed people (from their crops) and, once a search has answered, the other candidates.
 
-        The followers, and a search that is due anyway, run at the same time on their own threads
-        (MediaPipe releases the GIL: two landmarkers take 19 ms a frame here instead of 34). A
-        follower that lost its person makes this frame a search frame too, searched after them.
+        While anyone is followed, a search runs in the background beside the followers (their own
+        threads: MediaPipe releases the GIL) and is answered with the next frame: a search costs about
+        twice a follower, so a frame that waited for it would miss a 30 fps camera's budget. Its
+        people are then one frame old, which whom to follow and who else is in view can afford. The
+        next frame always waits for it, so the same frames give the same answers however fast the
+        machine (the video benchmark's detection cache relies on it). A follower that lost its person
+        makes a search due at once. With nobody followed, every frame is searched, and answered, at once.
         """
         height, width = image.shape[:2]
         if (width, height) != self._size:  # a new source: nobody is where they were
@@ -191,21 +197,13 @@ class FollowingDetector:
             self._size = (width, height)
         self.frames += 1
         aspect = width / max(height, 1)
-        due = (
-            not self._following
-            or self._last_search_ms is None
-            or timestamp_ms - self._last_search_ms >= self.search_every_s * 1000.0
-        )
         boxes = [crop_box(f.centre, f.side, width, height) for f in self._following]
-        calls: list[tuple[Detector, np.ndarray]] = [
-            (f.detector, self._view(f, image, box)) for f, box in zip(self._following, boxes, strict=True)
-        ]
-        if due:
-            calls.append((self._search, image))
-        answers = self._run(calls, timestamp_ms)
-        searched = answers.pop() if due else None
+        pending = [self._submit(f.detector, self._view(f, image, box), timestamp_ms)
+                   for f, box in zip(self._following, boxes, strict=True)]  # fmt: skip
+        earlier = self._collect()  # the previous frame's search, if one ran
         followed: list[RawPose] = []
-        for follower, box, found in zip(list(self._following), boxes, answers, strict=True):
+        for follower, box, future in zip(list(self._following), boxes, pending, strict=True):
+            found = future.result()
             follower.lost = not found
             if not found:
                 continue
@@ -218,13 +216,21 @@ class FollowingDetector:
             follower.side += SIDE_EMA * (side - follower.side)
             follower.points = raw[1]
             followed.append(raw)
-        if searched is None and any(f.lost for f in self._following):
-            searched = self._search.detect(image, timestamp_ms)
-        if searched is None:
+        if not self._following:  # nobody to follow: search this frame and answer with it
+            earlier = self._search.detect(image, timestamp_ms)
+            self.searches += 1
+            self._last_search_ms = timestamp_ms
+        elif (
+            self._last_search_ms is None
+            or timestamp_ms - self._last_search_ms >= self.search_every_s * 1000.0
+            or any(f.lost for f in self._following)
+        ):
+            self._searching = self._submit(self._search, image, timestamp_ms)
+            self.searches += 1
+            self._last_search_ms = timestamp_ms
+        if earlier is None:
             return followed
-        self._last_search_ms = timestamp_ms
-        self.searches += 1
-        others = [raw for raw in searched if not any(same_body(raw[1], mine[1], aspect) for mine in followed)]
+        others = [raw for raw in earlier if not any(same_body(raw[1], mine[1], aspect) for mine in followed)]
         self._bystanders = [raw[1] for raw in others]
         found = followed + others
         if any(box_iou(a[1], b[1]) > OVERLAP_IOU for i, a in enumerate(found) for b in found[i + 1 :]):
@@ -232,14 +238,16 @@ class FollowingDetector:
             self.follow([])  # the search's own tracking serves every frame until people part
         return found
 
-    def _run(self, calls: list[tuple[Detector, np.ndarray]], timestamp_ms: int) -> list[list[RawPose]]:
-        """Each detector's answer for its image, the calls on threads of their own when several."""
-        if len(calls) < 2:
-            return [detector.detect(view, timestamp_ms) for detector, view in calls]
+    def _submit(self, detector: Detector, image: np.ndarray, timestamp_ms: int) -> Future[list[RawPose]]:
+        """``detector.detect`` on a thread of the pool (opened on first use)."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="pose-follow")
-        futures = [self._pool.submit(detector.detect, view, timestamp_ms) for detector, view in calls]
-        return [future.result() for future in futures]
+        return self._pool.submit(detector.detect, image, timestamp_ms)
+
+    def _collect(self) -> list[RawPose] | None:
+        """The answer of the search started on the previous frame (waited for), or None."""
+        searching, self._searching = self._searching, None
+        return None if searching is None else searching.result()
 
     @property
     def crowded(self) -> bool:
@@ -288,6 +296,7 @@ class FollowingDetector:
         self._following = kept
 
     def close(self) -> None:
+        self._searching = None
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None

@@ -93,6 +93,11 @@ class FrameSource(ABC):
     def read(self) -> Frame | None:
         """The next frame, or None when the source has ended. Raises SourceError when it breaks."""
 
+    def rewind(self) -> bool:
+        """Start again from the first frame, where the source can (a recording that seeks): True
+        when it did. A replayed recording that cannot is opened anew."""
+        return False
+
     def close(self) -> None:
         """Release the device or file; safe to call twice. Subclasses holding one extend this."""
         self.interrupt()
@@ -220,6 +225,14 @@ class VideoSource(_RecordingSource):
         """Index of the last frame that must be readable: the header's count less a small slack."""
         count = self.frame_count or 0
         return max(count - 1 - max(2, count // 50), 0)
+
+    def rewind(self) -> bool:
+        """Back to the first frame (numbered 0 again) without opening the file anew, which costs a
+        quarter of a second (the completeness check); False where the container cannot seek."""
+        if not self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0):
+            return False
+        self._index = 0
+        return True
 
     def read(self) -> Frame | None:
         ok, image = self._cap.read()

@@ -204,6 +204,19 @@ def test_timestamps_strictly_increase(fake) -> None:
     assert np.all(np.diff(backend.stamps) > 0)
 
 
+def test_a_recording_that_restarts_keeps_the_detector_clock_at_frame_pace(fake) -> None:
+    """A looped recording starts its media time again at 0: the detector's clock goes on one frame
+    interval later, not 1 ms a frame (which held back MediaPipe's tracking and the followers'
+    searches, timed on it, for as long as the recording had lasted)."""
+    est, backend = fake
+    times = [k / 25.0 for k in range(50)]  # two seconds at 25 fps, then again from 0
+    for t in times + times[:10]:
+        est.process(Frame(BLANK, 0, t, t))
+    stamps = np.diff(backend.stamps)
+    assert np.all(stamps > 0)
+    assert stamps.tolist() == [40] * (len(times) + 9)
+
+
 def test_tracking_follows_people_and_drops_duplicates(fake) -> None:
     est, backend = fake
 

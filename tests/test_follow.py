@@ -218,3 +218,36 @@ def test_the_setting_reaches_the_pose_stage_and_bad_values_are_one_error_line(sc
         assert not isinstance(est._backend, FollowingDetector)
     assert live_detection_settings(2, None) == detection_settings(4)
     assert live_detection_settings(2)["follow"] == [2, SEARCH_EVERY_S, FOLLOW_VERSION]
+
+
+def test_a_search_beside_the_followers_is_answered_with_the_next_frame() -> None:
+    """While someone is followed, a due search runs in the background: the frame it started on is
+    answered by the follower alone, without waiting for it (a search held back until that frame was
+    answered), and the next frame adds the people it found."""
+    import threading
+
+    scene = FakeBackend()
+    walker, bystander = fake_pose(0.3, 0.8, 0.2), fake_pose(0.8, 0.8, 0.2)
+    scene.poses = [walker, bystander]
+    gate, started = threading.Event(), threading.Event()
+
+    class Held(SceneDetector):
+        def detect(self, image: np.ndarray, timestamp_ms: int):
+            if timestamp_ms > 0:  # the first frame's search (nobody followed yet) answers at once
+                started.set()
+                assert gate.wait(5.0), "the frame waited for the search"
+            return super().detect(image, timestamp_ms)
+
+    det = FollowingDetector(Held(scene, W, H, 4), lambda: SceneDetector(scene, W, H, 1))
+    first = det.detect(FRAME, 0)
+    assert len(first) == 2 and det.searches == 1
+    det.follow([first[0][1]])  # the walker only
+    assert len(det.detect(FRAME, 33)) == 1 and det.searches == 1  # followed, no search due
+    due = int(SEARCH_EVERY_S * 1000)
+    answer = det.detect(FRAME, due)  # a search is due: it starts, held
+    assert started.wait(5.0) and not gate.is_set() and det.searches == 2
+    assert [round(float(raw[1][[23, 24], 0].mean()), 2) for raw in answer] == [0.3]
+    gate.set()
+    later = det.detect(FRAME, due + 33)
+    assert sorted(round(float(raw[1][[23, 24], 0].mean()), 2) for raw in later) == [0.3, 0.8]
+    det.close()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from app.capture import Capture
-from app.channels import END, Channel
+from app.channels import END, RESET, Channel
 from app.status import StatusBoard
 from pose.errors import SourceError
 from pose.sources import (
@@ -104,6 +104,45 @@ def test_video_frames_in_order_then_none() -> None:
     stamps = np.array([f.t_capture for f in frames])
     assert np.all(np.diff(stamps) > 0)
     assert abs(stamps[-1] - time.monotonic()) < 60  # time.monotonic() clock
+
+
+def test_a_video_rewinds_to_its_first_frame(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "clip.avi", frames=6, fps=20.0)
+    with VideoSource(path) as source:
+        first = list(source)
+        assert source.rewind()
+        again = list(source)
+    assert [f.index for f in again] == [f.index for f in first] == list(range(6))
+    assert [int(round(f.image.mean() / 10)) for f in again] == list(range(6))
+
+
+def test_a_video_replayed_as_a_camera_never_ends_and_its_clock_goes_on(tmp_path: Path) -> None:
+    from app.bench_options import CameraLike
+
+    path = write_video(tmp_path / "clip.avi", frames=6, fps=20.0)
+    with CameraLike(path, 30.0, (32, 24)) as camera:
+        frames = [camera.read() for _ in range(15)]
+    assert all(f is not None and f.image.shape == (24, 32, 3) for f in frames)
+    assert [f.t_media for f in frames] == pytest.approx([k / 30.0 for k in range(15)])
+    assert [int(round(f.image.mean() / 10)) for f in frames] == [k % 6 for k in range(15)]
+
+
+def test_a_looped_video_is_rewound_not_opened_again(tmp_path: Path) -> None:
+    """Opening a video checks it whole (a quarter of a second for a 1080p clip): a loop rewinds it."""
+    path = write_video(tmp_path / "clip.avi", frames=6, fps=20.0)
+    stop, out = threading.Event(), Channel(100, drop_oldest=False, stop=threading.Event())
+
+    def reopen() -> FrameSource:
+        raise AssertionError("opened again")
+
+    capture = Capture(VideoSource(path), out, stop, StatusBoard(), reopen=reopen, realtime=False, loop=True,
+                      max_frames=15)  # fmt: skip
+    capture.run()
+    items = []
+    while (item := out.get(1.0)) is not END:
+        items.append("reset" if item is RESET else item.index)
+    assert capture.error is None
+    assert items == [*range(6), "reset", *range(6), "reset", *range(3)]
 
 
 class Captured:
