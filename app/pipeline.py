@@ -81,9 +81,7 @@ class Pipeline:
         self.sinks = list(sinks)
         self.lossless = lossless
         # A camera frame's time counts from the pipeline's making.
-        self._window_stage = partial(
-            WindowStage, preprocess=preprocess, rate=rate, t_start=time.monotonic()
-        )
+        self._window_stage = partial(WindowStage, preprocess=preprocess, rate=rate, t_start=time.monotonic())
         self._scoring = scoring
         self._stop = threading.Event()
         self._resume = threading.Event()

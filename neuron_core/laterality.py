@@ -47,7 +47,7 @@ def mirror_label(label: str) -> str:
 
 
 def side_of(label: str) -> str | None:
-    """"left" or "right" when the label names exactly one side, else None."""
+    """ "left" or "right" when the label names exactly one side, else None."""
     sides = {m.lower() for m in _SIDE.findall(label)}
     return sides.pop() if len(sides) == 1 else None
 

@@ -60,7 +60,9 @@ def test_predictions_keep_arriving_while_a_new_label_encodes() -> None:
     encoder = SlowEncoder("juggle")
     preds: list[Prediction] = []
     pipeline = Pipeline(
-        DemoSource(seed=0), make_recognizer(encoder), preprocess=Preprocess(window=WINDOW),
+        DemoSource(seed=0),
+        make_recognizer(encoder),
+        preprocess=Preprocess(window=WINDOW),
         sinks=[preds.append],
     )
     pipeline.start()
@@ -79,7 +81,7 @@ def test_predictions_keep_arriving_while_a_new_label_encodes() -> None:
         # 30 fps, one prediction every 4 frames: about 11 in 1.5 s; a paused recogniser makes none.
         assert len(during) >= 5, f"only {len(during)} predictions during {SLOW_S} s of encoding"
         assert all({label for label, _ in p.scores} == {"wave", "jump"} for p in during)
-        assert all(len(p.scores) == 3 for p in since[len(during):])
+        assert all(len(p.scores) == 3 for p in since[len(during) :])
         wait_for(lambda: any("juggle balls" in dict(p.scores) for p in preds))
         wait_for(lambda: not pipeline.labels_pending)
         done = len(preds)
