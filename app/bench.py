@@ -61,20 +61,24 @@ from neuron_base.devices import BACKEND_CHOICES, DEVICE_CHOICES
 from neuron_base.errors import NeuronLiveError
 from neuron_core.errors import NeuronCoreError
 
-# Two people side by side (an NTU RGB+D recording): also the two-person camera figure.
+# Two people hugging (an NTU RGB+D recording): the default video of the stage timings.
 DEFAULT_VIDEO = SHARED_DATA / "media" / "mmaction2_ntu_sample.avi"
-PAIR_VIDEO = DEFAULT_VIDEO
 # Several people walking in a street crowd (720p, 50 fps), replayed as a 1080p camera at 30 fps.
 CROWD_VIDEO = SHARED_DATA / "media" / "openpose_video.avi"
-# One person in view (walking across a KTH-style scene): the NTU clip above shows two people side by
-# side, whom the pose stage tracks both, so it is not the one-person figure.
+# One person in view (walking across a KTH-style scene).
 SOLO_VIDEO = SHARED_DATA / "videos" / "01_walking_kthstyle.avi"
+# Two people apart for the whole run: two one-person clips (jumping jacks, waving), side by side in
+# one frame. The NTU clip is two people too, but for most of it they hug, when MediaPipe finds one.
+PAIR_VIDEOS = tuple(
+    SHARED_DATA / "videos" / clip for clip in ("09_jumping_jacks.mp4", "06_waving_one_hand.mp4")
+)
 CAMERA_FPS, CAMERA_SIZE = 30.0, (1920, 1080)
-# The clips replayed as that camera: (name, clip, who is in view).
-CAMERA_RUNS = (
-    ("solo", SOLO_VIDEO, "one person"),
-    ("pair", PAIR_VIDEO, "two people"),
-    ("crowd", CROWD_VIDEO, "several people"),
+# The clips replayed as that camera: (name, clips, who is in view).
+CAMERA_RUNS: tuple[tuple[str, tuple[Path, ...], str], ...] = (
+    ("solo", (SOLO_VIDEO,), "one person"),
+    ("pair", PAIR_VIDEOS, "two people"),
+    ("hug", (DEFAULT_VIDEO,), "two people hugging"),
+    ("crowd", (CROWD_VIDEO,), "several people"),
 )
 
 # The issues' targets (measured, never asserted): (target, "lower" or "higher" is better).
@@ -271,17 +275,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         during=lambda pipeline, preds: label_latency(pipeline, preds, fresh),
     )
     as_camera: dict[str, dict[str, Any] | None] = {}
-    for name, clip, what in CAMERA_RUNS:
+    for name, clips, what in CAMERA_RUNS:
         as_camera[name] = None
-        if clip.is_file():
+        if all(clip.is_file() for clip in clips):
             progress(f"end to end: {what}, as a 1080p camera at 30 fps")
             as_camera[name] = run_pipeline(
-                clip,
+                clips[0],
                 recognizer,
                 plan.latency_frames,
                 window_len,
                 realtime=True,
-                source=lambda clip=clip: CameraLike(clip, CAMERA_FPS, CAMERA_SIZE),
+                source=lambda clips=clips: CameraLike(clips, CAMERA_FPS, CAMERA_SIZE),
             )
     report["end_to_end"] = {
         "video": video.name,
@@ -445,8 +449,8 @@ def format_report(r: dict[str, Any]) -> str:
         _label_line(rt),
         *(
             line
-            for name, clip, what in CAMERA_RUNS
-            for line in _camera_lines(e2e.get(f"realtime_{name}"), what, clip)
+            for name, clips, what in CAMERA_RUNS
+            for line in _camera_lines(e2e.get(f"realtime_{name}"), what, clips)
         ),
         "",
         f"memory: peak RSS {mem['peak_rss_mb']:.0f} MB; soak of {mem['soak']['frames']} frames "
@@ -513,11 +517,11 @@ def _label_line(run: dict[str, Any]) -> str:
     )
 
 
-def _camera_lines(run: dict[str, Any] | None, what: str, clip: Path) -> list[str]:
+def _camera_lines(run: dict[str, Any] | None, what: str, clips: tuple[Path, ...]) -> list[str]:
     if not run:
         return []
     return [
-        f"{what} ({clip.name} as a {CAMERA_SIZE[0]}x{CAMERA_SIZE[1]} camera at "
+        f"{what} ({' beside '.join(c.name for c in clips)} as a {CAMERA_SIZE[0]}x{CAMERA_SIZE[1]} camera at "
         f"{CAMERA_FPS:g} fps; {run['frames']} frames processed in {run['seconds']:.1f} s, "
         f"{run['fps']:.1f} fps, {run['dropped_frames']} dropped; "
         f"{run['persons_per_prediction_frame']:.2f} persons per scored frame):",

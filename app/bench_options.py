@@ -286,38 +286,63 @@ def bench_start(argv: Sequence[str], timeout_s: float = 120.0) -> dict[str, Any]
 
 
 class CameraLike(FrameSource):
-    """A video replayed as a camera of a given rate and frame size would deliver it: frame ``i`` is
-    due at ``i / fps`` and is resized to ``size`` (width, height), so a 720p street scene at 50 fps
-    stands in for a 1080p camera at 30 fps with several people in view. Like a camera it never
-    ends: at the clip's end it starts the clip again, its clock going on (a source that ended and
-    was reopened would pause the stream for the reopening, a quarter of a second each time, and
-    count it against the frame rate)."""
+    """Videos replayed as a camera of a given rate and frame size would deliver them: frame ``i`` is
+    due at ``i / fps``. One video is resized to ``size`` (width, height), so a 720p street scene at
+    50 fps stands in for a 1080p camera at 30 fps with several people in view; several are each
+    fitted to the frame's height and set side by side, one per equal column (two people apart from
+    two one-person clips). Like a camera it never ends: a clip that ends starts again, the clock
+    going on (a source that ended and was reopened would pause the stream for the reopening, a
+    quarter of a second each time, and count it against the frame rate)."""
 
-    def __init__(self, video: Path, fps: float, size: tuple[int, int]) -> None:
+    def __init__(self, videos: Path | Sequence[Path], fps: float, size: tuple[int, int]) -> None:
         super().__init__()
         from pose.sources import VideoSource
 
-        self._video = VideoSource(video)
+        paths = [videos] if isinstance(videos, Path) else list(videos)
+        self._videos: list[VideoSource] = []
+        try:
+            for path in paths:
+                self._videos.append(VideoSource(path))
+        except BaseException:
+            self.close()
+            raise
         self.fps, self.size = fps, size
-        self.name = f"{video.name} as {size[0]}x{size[1]} at {fps:g} fps"
+        self.name = f"{' beside '.join(p.name for p in paths)} as {size[0]}x{size[1]} at {fps:g} fps"
         self._index = 0
 
     def read(self) -> Frame | None:
+        images = []
+        for video in self._videos:
+            frame = video.read()
+            if frame is None and self._index and video.rewind():
+                frame = video.read()
+            if frame is None:
+                return None
+            images.append(frame.image)
+        index, self._index = self._index, self._index + 1
+        return Frame(self._compose(images), index, time.monotonic(), index / self.fps)
+
+    def _compose(self, images: list[np.ndarray]) -> np.ndarray:
         import cv2
 
-        frame = self._video.read()
-        if frame is None and self._index and self._video.rewind():
-            frame = self._video.read()
-        if frame is None:
-            return None
-        image = frame.image
-        if (image.shape[1], image.shape[0]) != self.size:
-            image = cv2.resize(image, self.size, interpolation=cv2.INTER_LINEAR)
-        index, self._index = self._index, self._index + 1
-        return Frame(image, index, time.monotonic(), index / self.fps)
+        width, height = self.size
+        if len(images) == 1:
+            image = images[0]
+            if (image.shape[1], image.shape[0]) == self.size:
+                return image
+            return cv2.resize(image, self.size, interpolation=cv2.INTER_LINEAR)
+        canvas = np.zeros((height, width, 3), np.uint8)
+        column = width // len(images)
+        for k, image in enumerate(images):
+            scale = min(height / image.shape[0], column / image.shape[1])
+            w, h = max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))
+            x0, y0 = k * column + (column - w) // 2, (height - h) // 2
+            canvas[y0 : y0 + h, x0 : x0 + w] = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+        return canvas
 
     def close(self) -> None:
-        self._video.close()
+        for video in self._videos:
+            video.close()
         super().close()
 
 

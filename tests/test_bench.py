@@ -125,10 +125,12 @@ def test_quick_bench_runs_the_pipeline_end_to_end(quick_report: tuple[dict, str]
     for key, what in (
         ("realtime_solo", "one person ("),
         ("realtime_pair", "two people ("),
+        ("realtime_hug", "two people hugging ("),
         ("realtime_crowd", "several people ("),
     ):
         run = e2e[key]
         assert run["frames"] > 0 and run["fps"] > 0 and what in text, key
+    assert e2e["realtime_pair"]["persons_per_prediction_frame"] > 1.5  # both people are scored
 
 
 @pytest.mark.slow

@@ -125,6 +125,14 @@ def test_a_video_replayed_as_a_camera_never_ends_and_its_clock_goes_on(tmp_path:
     assert all(f is not None and f.image.shape == (24, 32, 3) for f in frames)
     assert [f.t_media for f in frames] == pytest.approx([k / 30.0 for k in range(15)])
     assert [int(round(f.image.mean() / 10)) for f in frames] == [k % 6 for k in range(15)]
+    other = write_video(tmp_path / "other.avi", frames=4, fps=20.0, size=(32, 48))  # portrait
+    with CameraLike([path, other], 30.0, (64, 24)) as camera:
+        camera.read()
+        image = camera.read().image  # grey 10 in both clips (frame 0 is black)
+    assert image.shape == (24, 64, 3) and "clip.avi beside other.avi" in camera.name
+    # Each clip fitted to the height in its own half: 32x24 as it is, 32x48 as 16x24 centred.
+    filled = image.max(axis=(0, 2)) > 0
+    assert filled.tolist() == [True] * 32 + [False] * 8 + [True] * 16 + [False] * 8
 
 
 def test_a_looped_video_is_rewound_not_opened_again(tmp_path: Path) -> None:
