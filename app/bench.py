@@ -528,6 +528,8 @@ def _camera_lines(run: dict[str, Any] | None, what: str, clips: tuple[Path, ...]
         f"  capture -> prediction latency  median {run['latency_ms']['median']:.1f} ms, "
         f"p95 {run['latency_ms']['p95']:.1f} ms ({run['predictions']} predictions); MediaPipe median "
         f"{run['pose_ms']['median']:.1f} ms",
+        "  CPU per frame by thread (ms): "
+        + ", ".join(f"{name} {ms:.1f}" for name, ms in list(run["cpu_by_thread_ms_per_frame"].items())[:8]),
     ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import resource
 import sys
 import threading
@@ -97,6 +98,42 @@ def rss_mb() -> float:
     import psutil
 
     return psutil.Process().memory_info().rss / 2**20
+
+
+# The thread that samples memory and threads' CPU during a pipeline run (left out of the CPU split).
+SAMPLER_THREAD = "bench-sampler"
+
+
+def thread_cpu_s() -> dict[int, tuple[str, float]]:
+    """CPU seconds of each thread of this process by thread id, with a name: a Python thread's own
+    (the pipeline's stages are named), else the operating system's (MediaPipe's and ONNX Runtime's
+    workers), numbers and parenthesised parts dropped so that a pool counts as one."""
+    import psutil
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[int, tuple[str, float]] = {}
+    for t in psutil.Process().threads():
+        name = names.get(t.id) or _os_thread_name(t.id)
+        out[t.id] = (re.sub(r"[/_-]?\d+$", "", re.sub(r"\s*\(.*\)$", "", name)), t.user_time + t.system_time)
+    return out
+
+
+def _os_thread_name(tid: int) -> str:
+    try:
+        return Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+    except OSError:  # not Linux, or the thread has ended
+        return "other"
+
+
+def cpu_by_thread(before: dict[int, tuple[str, float]], last: dict[int, tuple[str, float]], frames: int
+                  ) -> dict[str, float]:  # fmt: skip
+    """Milliseconds of CPU per frame spent by each named group of threads between two sets of samples
+    (``last``: each thread's latest sample, so threads that ended during the run still count)."""
+    spent: dict[str, float] = {}
+    for tid, (name, seconds) in last.items():
+        spent[name] = spent.get(name, 0.0) + seconds - before.get(tid, (name, 0.0))[1]
+    ms = {name: 1000.0 * v / max(1, frames) for name, v in spent.items() if name != SAMPLER_THREAD}
+    return dict(sorted(((k, v) for k, v in ms.items() if v >= 0.05), key=lambda kv: -kv[1]))
 
 
 def peak_rss_mb() -> float:
@@ -458,17 +495,26 @@ def run_pipeline(
         sinks=[predictions.append],
     )
     memory: list[tuple[int, float]] = []
+    threads = thread_cpu_s()  # each thread's latest CPU time (the stages' threads end with the run)
     done = threading.Event()
+
+    def keep(now: dict[int, tuple[str, float]]) -> None:
+        # A thread keeps the name it was first seen with: one that is ending has left Python's list
+        # of threads and would otherwise be named after the process.
+        for tid, (name, seconds) in now.items():
+            threads[tid] = (threads[tid][0] if tid in threads else name, seconds)
 
     def sample() -> None:
         while not done.wait(0.25):
-            memory.append((pipeline.stats().frames, rss_mb()))
+            keep(thread_cpu_s())
+            if sample_memory:
+                memory.append((pipeline.stats().frames, rss_mb()))
 
-    sampler = threading.Thread(target=sample, daemon=True) if sample_memory else None
+    sampler = threading.Thread(target=sample, name=SAMPLER_THREAD, daemon=True)
+    before = dict(threads)
     start, start_cpu = time.perf_counter(), time.process_time()
     pipeline.start()
-    if sampler is not None:
-        sampler.start()
+    sampler.start()
     extra: dict[str, Any] = {}
     try:
         if during is not None:
@@ -479,10 +525,10 @@ def run_pipeline(
         pipeline.wait()
     finally:
         wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+        keep(thread_cpu_s())
         done.set()
         pipeline.stop()
-        if sampler is not None:
-            sampler.join()
+        sampler.join()
     if pipeline.error is not None:
         raise pipeline.error
     stats = pipeline.stats()
@@ -498,6 +544,7 @@ def run_pipeline(
         "pose_ms": summary([p.pose_ms for p in scored]),
         "model_ms": summary([p.model_ms for p in scored if p.model_ms > 0]),
         "persons_per_prediction_frame": len(scored) / max(1, len({p.frame_index for p in scored})),
+        "cpu_by_thread_ms_per_frame": cpu_by_thread(before, threads, stats.frames),
         **extra,
     }
     if sample_memory:

@@ -131,6 +131,9 @@ def test_quick_bench_runs_the_pipeline_end_to_end(quick_report: tuple[dict, str]
         run = e2e[key]
         assert run["frames"] > 0 and run["fps"] > 0 and what in text, key
     assert e2e["realtime_pair"]["persons_per_prediction_frame"] > 1.5  # both people are scored
+    split = e2e["realtime_pair"]["cpu_by_thread_ms_per_frame"]  # where each frame's CPU went
+    assert {"neuron-pose", "neuron-recognize", "neuron-capture"} <= set(split), split
+    assert "CPU per frame by thread (ms): " in text
 
 
 @pytest.mark.slow
@@ -213,3 +216,12 @@ def test_missing_video_is_one_line_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: ") and "absent.avi" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_cpu_by_thread_adds_each_group_of_threads_per_frame() -> None:
+    from app.bench_stages import SAMPLER_THREAD, cpu_by_thread
+
+    before = {1: ("neuron-pose", 1.0), 2: ("mediapipe", 0.5)}
+    last = {1: ("neuron-pose", 2.0), 2: ("mediapipe", 1.5), 3: ("mediapipe", 3.0), 4: (SAMPLER_THREAD, 9.0)}
+    # A thread born during the run (3) counts from zero; the sampler is left out; heaviest first.
+    assert cpu_by_thread(before, last, frames=100) == {"mediapipe": 40.0, "neuron-pose": 10.0}
