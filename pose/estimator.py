@@ -158,7 +158,7 @@ class _DetectorClock:
     def __init__(self) -> None:
         self._offset_ms = 0.0  # added to media time after restarts
         self._last_t: float | None = None
-        self._last_ms = -1
+        self.last_ms = -1  # the last timestamp given
         self._step_ms = DEFAULT_FRAME_MS
 
     def stamp(self, t: float) -> tuple[int, bool]:
@@ -167,10 +167,10 @@ class _DetectorClock:
         if self._last_t is not None and t > self._last_t:
             self._step_ms = min(max((t - self._last_t) * 1000.0, 1.0), MAX_FRAME_MS)
         if restarted:
-            self._offset_ms = self._last_ms + self._step_ms - t * 1000.0
+            self._offset_ms = self.last_ms + self._step_ms - t * 1000.0
         self._last_t = t
-        self._last_ms = max(int(round(t * 1000.0 + self._offset_ms)), self._last_ms + 1)
-        return self._last_ms, restarted
+        self.last_ms = max(int(round(t * 1000.0 + self._offset_ms)), self.last_ms + 1)
+        return self.last_ms, restarted
 
 
 class _OneEuro:
@@ -452,7 +452,6 @@ class PoseEstimator:
         self._tracker = _Tracker(track_distance, track_timeout)
         self._smooth = smooth and self._pose.smooth_after(self._backend.name)
         self._filters: dict[int, _OneEuro] = {}
-        self._last_ts = -1
         self._clock = _DetectorClock()
         limit = self._pose.max_poses(self._backend.name)
         if limit is not None and max_persons > limit:
@@ -487,18 +486,18 @@ class PoseEstimator:
     @property
     def last_timestamp_ms(self) -> int:
         """The detector timestamp of the last frame (recorded detections are replayed by it)."""
-        return self._last_ts
+        return self._clock.last_ms
 
     def detect(self, frame: Frame) -> list[RawPose]:
         """The detector's raw persons in one frame (none when it fails on this frame)."""
         t = frame.t_media if frame.t_media is not None else frame.t_capture
-        self._last_ts, restarted = self._clock.stamp(t)
+        timestamp_ms, restarted = self._clock.stamp(t)
         if restarted and isinstance(self._backend, FollowingDetector):
             self._backend.follow([])  # a new recording: nobody is where they were; search at once
         try:
             if frame.image.ndim != 3 or frame.image.shape[2] != 3:
                 raise ValueError(f"expected a BGR image (H, W, 3), got shape {frame.image.shape}")
-            return self._backend.detect(fit_for_detection(frame.image, self.detect_max_side), self._last_ts)
+            return self._backend.detect(fit_for_detection(frame.image, self.detect_max_side), timestamp_ms)
         except Exception as exc:  # one bad frame must not end a live session
             log.warning("frame %d: pose estimation failed: %s", frame.index, exc)
             return []
