@@ -22,6 +22,7 @@ import numpy as np
 from app.config import LiveConfig, split_labels
 from app.label_store import model_preprocess
 from app.session import load_recognizer
+from neuron_base.atomic import atomic_write_text
 from pose.normalize import contract_window
 from pose.skeleton import Skeleton
 from pose.window import WINDOW_SECONDS
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         top = ", ".join(f"{k} {v}" for k, v in counts["on the spot"].most_common(3))
         print(f"| {name} | {n} | {row['right_as_recorded']:.2f} | {row['right_on_the_spot']:.2f} | {top} |")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+        atomic_write_text(args.json, json.dumps(rows, indent=1))
     return 0
 
 
