@@ -524,7 +524,7 @@ def _camera_lines(run: dict[str, Any] | None, what: str, clips: tuple[Path, ...]
         f"{what} ({' beside '.join(c.name for c in clips)} as a {CAMERA_SIZE[0]}x{CAMERA_SIZE[1]} camera at "
         f"{CAMERA_FPS:g} fps; {run['frames']} frames processed in {run['seconds']:.1f} s, "
         f"{run['fps']:.1f} fps, {run['dropped_frames']} dropped; "
-        f"{run['persons_per_prediction_frame']:.2f} persons per scored frame):",
+        f"{run['persons_scored']:.2f} persons scored a second):",
         f"  capture -> prediction latency  median {run['latency_ms']['median']:.1f} ms, "
         f"p95 {run['latency_ms']['p95']:.1f} ms ({run['predictions']} predictions); MediaPipe median "
         f"{run['pose_ms']['median']:.1f} ms",

@@ -130,7 +130,7 @@ class VideoView(QWidget):
 
     @property
     def person_count(self) -> int:
-        return len(self._view.pose.persons) if self._view else 0
+        return len(self._view.pose.in_view) if self._view else 0
 
     def _target(self) -> QRectF:
         """Where the frame goes: as large as fits, aspect kept, centred."""
@@ -154,7 +154,7 @@ class VideoView(QWidget):
             painter.drawImage(target, self._image)
             painter.restore()
             if self._view is not None:
-                for person in self._view.pose.persons:
+                for person in self._view.pose.in_view:
                     self._draw_person(painter, target, person)
         if self.paused:
             self._badge(painter, "PAUSED", QPointF(target.left() + 12, target.top() + 12), WARN)
@@ -171,7 +171,7 @@ class VideoView(QWidget):
             return self.message
         if self._view is None:
             return "Waiting for the first frame..."
-        return NO_PERSON if not self._view.pose.persons else None
+        return NO_PERSON if not self._view.pose.in_view else None
 
     def _point(self, target: QRectF, xy: np.ndarray) -> QPointF:
         return QPointF(
@@ -642,7 +642,7 @@ class MainWindow(QMainWindow):
     def _primary(self) -> Prediction | None:
         """The prediction to feature: the lowest track id still in view, else the 'nobody' state."""
         view = self.pipeline.view()
-        in_view = sorted(p.track_id for p in view.pose.persons) if view else []
+        in_view = sorted(p.track_id for p in view.pose.in_view) if view else []
         for track in in_view:
             if track in self.latest:
                 return self.latest[track]
@@ -784,7 +784,7 @@ class MainWindow(QMainWindow):
         recorder = self.recorder
         phase, left = recorder.phase()
         featured = self._primary()  # the person the ranking shows, else the first one in view
-        in_view = sorted(p.track_id for p in view.pose.persons) if view is not None else []
+        in_view = sorted(p.track_id for p in view.pose.in_view) if view is not None else []
         track = featured.track_id if featured is not None else (in_view[0] if in_view else None)
         recorder.feed(view, track)
         if phase == "countdown":

@@ -149,7 +149,7 @@ class WindowStage:
         result, frame = obs.pose, obs.frame
         frame_time = frame.t_media if frame.t_media is not None else frame.t_capture - self._t_start
         about = FrameInfo(result.frame_index, frame_time, result.t_capture, result.pose_ms, obs.reference)
-        if result.persons:
+        if result.in_view:
             self._absent = 0
         else:
             self._absent += 1

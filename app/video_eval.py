@@ -407,7 +407,7 @@ def person_snapshots(clip: Clip, detections: Detections, config: LiveConfig, cou
     for i, t in enumerate(detections.t_media):
         result = estimator.process(Frame(blank, i, float(t), float(t)))
         if i in wanted:
-            tracked[i] = [(p.track_id, p.image_xy) for p in result.persons]
+            tracked[i] = [(p.track_id, p.image_xy) for p in result.in_view]
     colours = ((0, 200, 255), (255, 120, 0), (0, 220, 0), (200, 0, 255))
     tiles = []
     for i, frame in enumerate(VideoSource(clip.path)):

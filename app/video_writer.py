@@ -92,7 +92,7 @@ def draw(image: np.ndarray, result: PoseResult | None, predictions: dict[int, Pr
     height, width = out.shape[:2]
     scale = max(0.4, height / 900)
     line = max(2, int(round(height / 300)))
-    persons = result.persons if result is not None else []
+    persons = result.in_view if result is not None else []
     for person in persons:
         colour = TRACK_COLOURS_BGR[person.track_id % len(TRACK_COLOURS_BGR)]
         if not np.isfinite(person.image_xy).all():

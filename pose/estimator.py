@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 
@@ -67,6 +67,11 @@ PROMINENCE_EMA = 0.3
 LOOSE_TORSOS = 1.0
 # A track's position is extrapolated from its velocity for at most this long.
 MAX_PREDICT_S = 0.3
+# A reported person unseen for at most this long stays in view with their last pose (PoseResult.held:
+# drawn, counted, their place among the reported kept): pose.follow looks at each of two people on
+# alternate frames, and MediaPipe misses a frame now and then; neither should make a skeleton blink
+# or hand the place to a bystander for a frame.
+HOLD_S = 0.1
 # Detector clock after a recording restarts: one frame interval on from the last timestamp, the
 # interval last seen (at most MAX_FRAME_MS), a 30 fps frame before any was seen.
 DEFAULT_FRAME_MS, MAX_FRAME_MS = 1000.0 / 30.0, 200.0
@@ -140,6 +145,14 @@ class PoseResult:
     persons: list[PersonPose] = field(default_factory=list)
     pose_ms: float = 0.0
     t_media: float | None = None
+    # Reported persons not seen in this frame, as last seen (within HOLD_S): in view, but not a new
+    # observation, so nothing that builds a motion from poses (windows, recordings) reads them.
+    held: list[PersonPose] = field(default_factory=list)
+
+    @property
+    def in_view(self) -> list[PersonPose]:
+        """Everyone to draw and count: the persons seen in this frame and those held, by track id."""
+        return sorted(self.persons + self.held, key=lambda p: p.track_id)
 
     @property
     def t(self) -> float:
@@ -343,9 +356,15 @@ class _Tracker:
             track.hips, track.seen = hips, t
         return [int(k) for k in ids]
 
-    def select(self, ids: list[int], prominences: list[float], count: int) -> set[int]:
-        """The ``count`` tracks among ``ids`` (seen now) to report: highest smoothed prominence,
-        raised for a moving person and for one already reported (so the choice does not flicker)."""
+    def select(self, ids: list[int], prominences: list[float], count: int, t: float) -> set[int]:
+        """The ``count`` tracks to report among ``ids`` (seen now) and the reported tracks unseen for
+        at most HOLD_S (held): highest smoothed prominence, raised for a moving person and for one
+        already reported (so the choice does not flicker)."""
+        held = [
+            k
+            for k, track in self._tracks.items()
+            if track.selected and k not in ids and 0 <= t - track.seen <= HOLD_S
+        ]
         for k, p in zip(ids, prominences, strict=True):
             track = self._tracks[k]
             track.prominence = p if track.prominence == 0.0 else (
@@ -357,9 +376,9 @@ class _Tracker:
             moving = 1.0 + MOVING_BONUS * min(track.speed / MOVING_TORSOS_PER_S, 1.0)
             return track.prominence * moving * (SELECTED_BONUS if track.selected else 1.0)
 
-        chosen = set(sorted(ids, key=rank, reverse=True)[:count])
+        chosen = set(sorted([*ids, *held], key=rank, reverse=True)[:count])
         for k, track in self._tracks.items():
-            if k in ids:
+            if k in ids or k in held:
                 track.selected = k in chosen
         return chosen
 
@@ -452,6 +471,9 @@ class PoseEstimator:
         self._tracker = _Tracker(track_distance, track_timeout)
         self._smooth = smooth and self._pose.smooth_after(self._backend.name)
         self._filters: dict[int, _OneEuro] = {}
+        # Each reported track's last person as reported and their detection's image points (to hold
+        # them, and to keep following them, on a frame that does not see them).
+        self._last_seen: dict[int, tuple[PersonPose, np.ndarray]] = {}
         self._clock = _DetectorClock()
         limit = self._pose.max_poses(self._backend.name)
         if limit is not None and max_persons > limit:
@@ -522,44 +544,53 @@ class PoseEstimator:
             found.append(PersonPose(0, found_now.joints, found_now.image_xy, found_now.visibility))
             detections[id(found[-1])] = (found_now, prominence(img, aspect, found_now.image_xy))
         prominences = {id(p): detections[id(p)][1] for p in found}
-        result.persons = self._track(found, prominences, frame.image.shape, result.t)
+        result.persons, chosen = self._track(found, prominences, frame.image.shape, result.t)
+        held = sorted(chosen - {p.track_id for p in result.persons})
+        result.held = [self._last_seen[k][0] for k in held]
         if isinstance(self._backend, FollowingDetector):
-            self._backend.follow([detections[id(p)][0].image for p in result.persons])
-        if self._camera is not None and result.persons:
-            height, width = frame.image.shape[:2]
-            self._camera.keep({p.track_id for p in result.persons})
+            images = [detections[id(p)][0].image for p in result.persons]
+            self._backend.follow(images + [self._last_seen[k][1] for k in held])
+        if self._camera is not None and chosen:
+            self._camera.keep(chosen)
             for person in result.persons:
+                height, width = frame.image.shape[:2]
                 detection = detections[id(person)][0]
                 root = self._camera.root(
                     person.track_id, detection.world, detection.image, width, height, result.t
                 )
                 person.joints = person.joints + root
-        if self._facing is not None and result.persons:
-            self._facing.keep({p.track_id for p in result.persons})
+        if self._facing is not None and chosen:
+            self._facing.keep(chosen)
             for person in result.persons:
                 person.joints = self._facing(person.track_id, person.joints, result.t)
+        kept = {k: v for k, v in self._last_seen.items() if k in chosen}
+        seen = {p.track_id: (replace(p, joints=p.joints.copy()), detections[id(p)][0].image) for p in found}
+        self._last_seen = kept | {k: v for k, v in seen.items() if k in chosen}
         result.pose_ms = (time.perf_counter() - start) * 1000.0
         return result
 
     def _track(
         self, persons: list[PersonPose], prominences: dict[int, float], shape: tuple[int, ...], t: float
-    ) -> list[PersonPose]:
-        """Drop duplicates, give every person a track id, keep the ``max_persons`` most prominent
-        and, where enabled, smooth their joints. ``prominences`` is keyed by id() of the person."""
-        if not persons:  # nothing to match (the tracker ages its tracks at the next sighting)
-            return persons
-        scale = np.array([shape[1] / max(shape[0], 1), 1.0], np.float32)
-        persons = _without_duplicates(persons, scale)
-        ids = self._tracker.assign([p.image_xy for p in persons], scale, t)
+    ) -> tuple[list[PersonPose], set[int]]:
+        """Drop duplicates, give every person a track id, choose the ``max_persons`` most prominent
+        of them and of the reported persons held (unseen for at most HOLD_S) and, where enabled,
+        smooth the chosen persons' joints. ``prominences`` is keyed by id() of the person. Returns
+        the chosen persons seen now and every chosen track id (held ones included)."""
+        ids: list[int] = []
+        if persons:  # nothing to match otherwise (the tracker ages its tracks at the next sighting)
+            scale = np.array([shape[1] / max(shape[0], 1), 1.0], np.float32)
+            persons = _without_duplicates(persons, scale)
+            ids = self._tracker.assign([p.image_xy for p in persons], scale, t)
         for person, track_id in zip(persons, ids, strict=True):
             person.track_id = track_id
-        chosen = self._tracker.select(ids, [prominences[id(p)] for p in persons], self.max_persons)
+        chosen = self._tracker.select(ids, [prominences[id(p)] for p in persons], self.max_persons, t)
+        chosen &= set(ids) | set(self._last_seen)  # a held person was reported before
         persons = sorted((p for p in persons if p.track_id in chosen), key=lambda p: p.track_id)
         if self._smooth:
             self._filters = {k: f for k, f in self._filters.items() if k in chosen}
             for person in persons:
                 person.joints = self._filters.setdefault(person.track_id, _OneEuro())(person.joints, t)
-        return persons
+        return persons, chosen
 
     def close(self) -> None:
         self._backend.close()

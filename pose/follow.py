@@ -34,7 +34,7 @@ from pose.backends import Detector, RawPose
 MAX_THREADS = 3
 # Bump when what a FollowingDetector reports for the same frames changes: caches of detections
 # made by older code are then not used (pose.estimator.detection_settings).
-FOLLOW_VERSION = 4
+FOLLOW_VERSION = 5
 # Seconds between two searches of the whole frame for people (the choice of whom to follow is
 # revisited as often; a person who walks in is found within this time).
 SEARCH_EVERY_S = 0.5
@@ -60,6 +60,15 @@ OVERLAP_IOU = 0.2
 # How long, in seconds, after the last overlap seen every frame stays searched: MediaPipe often
 # finds only one of two people who overlap in a frame, not both (the NTU sample of a hug).
 CROWDED_HOLD_S = 2.0
+# With this many people followed or more, and frames at most ALTERNATE_MAX_MS apart (a 20 fps source
+# or faster), each follower looks at every other frame, half of them on one frame and half on the
+# next: a follower costs about 17 ms of CPU per 1080p frame here, two of them every frame left a 30 fps
+# camera no room on two cores. Each person's poses then come at half the frame rate, which the windows
+# (resampled by time) take with a loss within the seeds' spread on the video benchmark (0.202 against
+# 0.209 class-balanced top-1 with every other frame's poses dropped, docs/BENCHMARKS.md); the estimator
+# holds the resting person's last pose for the frame between (pose.estimator.HOLD_S).
+ALTERNATE_FROM = 2
+ALTERNATE_MAX_MS = 50
 
 Box = tuple[int, int, int, int]  # x0, y0, width, height in pixels
 
@@ -153,6 +162,8 @@ class _Follower:
     side: float
     points: np.ndarray | None = None
     lost: bool = False
+    phase: int = 0  # which of two alternate frames it looks at (ALTERNATE_FROM)
+    resting: bool = False  # skipped this frame
 
 
 class FollowingDetector:
@@ -177,6 +188,7 @@ class FollowingDetector:
         self._size = (0, 0)
         self._pool: ThreadPoolExecutor | None = None
         self._searching: Future[list[RawPose]] | None = None  # a search answered with the next frame
+        self._last_ms: int | None = None  # the previous frame's timestamp
         self.frames = 0  # frames seen, and of those
         self.searches = 0  # the ones searched whole
 
@@ -197,21 +209,37 @@ class FollowingDetector:
             self._size = (width, height)
         self.frames += 1
         aspect = width / max(height, 1)
-        boxes = [crop_box(f.centre, f.side, width, height) for f in self._following]
+        alternate = (
+            len(self._following) >= ALTERNATE_FROM
+            and self._last_ms is not None
+            and timestamp_ms - self._last_ms <= ALTERNATE_MAX_MS
+        )
+        self._last_ms = timestamp_ms
+        for follower in self._following:
+            follower.resting = alternate and (self.frames + follower.phase) % 2 == 1
+        looking = [f for f in self._following if not f.resting]
+        # A resting follower's person is not reported from a search either: they are seen on their
+        # follower's frames only, so each of their poses carries the time it was taken. A follower
+        # that lands on a resting one's person makes the resting one redundant.
+        resting = [f.points for f in self._following if f.resting and f.points is not None]
+        boxes = [crop_box(f.centre, f.side, width, height) for f in looking]
         pending = [self._submit(f.detector, self._view(f, image, box), timestamp_ms)
-                   for f, box in zip(self._following, boxes, strict=True)]  # fmt: skip
+                   for f, box in zip(looking, boxes, strict=True)]  # fmt: skip
         earlier = self._collect()  # the previous frame's search, if one ran
         followed: list[RawPose] = []
-        for follower, box, future in zip(list(self._following), boxes, pending, strict=True):
+        for follower, box, future in zip(looking, boxes, pending, strict=True):
             found = future.result()
             follower.lost = not found
             if not found:
                 continue
             raw = from_crop(found[0], box, width, height)
             if any(same_body(raw[1], mine[1], aspect) for mine in followed):  # two on one body
-                self._following.remove(follower)
-                self._spare.append(follower.detector)
+                self._let_go(follower)
                 continue
+            for other in [f for f in self._following if f.resting and f.points is not None]:
+                if same_body(raw[1], other.points, aspect):  # one seen now, one that saw them before
+                    self._let_go(other)
+                    resting = [p for p in resting if p is not other.points]
             follower.centre, side = extent(raw[1], width, height)
             follower.side += SIDE_EMA * (side - follower.side)
             follower.points = raw[1]
@@ -230,13 +258,20 @@ class FollowingDetector:
             self._last_search_ms = timestamp_ms
         if earlier is None:
             return followed
-        others = [raw for raw in earlier if not any(same_body(raw[1], mine[1], aspect) for mine in followed)]
+        known = [mine[1] for mine in followed] + resting
+        others = [raw for raw in earlier if not any(same_body(raw[1], mine, aspect) for mine in known)]
         self._bystanders = [raw[1] for raw in others]
         found = followed + others
-        if any(box_iou(a[1], b[1]) > OVERLAP_IOU for i, a in enumerate(found) for b in found[i + 1 :]):
+        bodies = [raw[1] for raw in found] + resting
+        if any(box_iou(a, b) > OVERLAP_IOU for i, a in enumerate(bodies) for b in bodies[i + 1 :]):
             self._overlap_ms = timestamp_ms
             self.follow([])  # the search's own tracking serves every frame until people part
         return found
+
+    def _let_go(self, follower: _Follower) -> None:
+        """Stop following with ``follower`` (its detector kept for reuse)."""
+        self._following.remove(follower)
+        self._spare.append(follower.detector)
 
     def _submit(self, detector: Detector, image: np.ndarray, timestamp_ms: int) -> Future[list[RawPose]]:
         """``detector.detect`` on a thread of the pool (opened on first use)."""
@@ -269,8 +304,10 @@ class FollowingDetector:
     def follow(self, chosen: Sequence[np.ndarray]) -> None:
         """Follow the people the estimator reports: ``chosen`` holds each one's normalised image
         points (K, 2+). A follower already on one of them (its crop centre within that person's
-        crop) keeps them; the others are let go (kept for reuse), and a person without a follower
-        gets one, its crop centred on them. Nobody is followed while people overlap."""
+        crop) keeps them; the others are let go (kept for reuse) unless they rested this frame (their
+        person, not seen now, may be missing from ``chosen``), and a person without a follower gets
+        one, its crop centred on them. Nobody is followed while people overlap, or when ``chosen`` is
+        empty."""
         width, height = self._size
         if not width:
             return
@@ -290,8 +327,14 @@ class FollowingDetector:
                     follower.centre, follower.side, follower.points = centre, side, points
             else:
                 detector = self._spare.pop() if self._spare else self._open_follower()
-                follower = _Follower(detector, centre, side, points)
+                phases = [f.phase for f in kept] + [f.phase for f in free if f.resting]
+                follower = _Follower(
+                    detector, centre, side, points, phase=int(phases.count(0) > phases.count(1))
+                )
             kept.append(follower)
+        if wanted:  # a follower that rested this frame has not seen its person yet: it keeps them
+            kept.extend(f for f in free if f.resting)
+            free = [f for f in free if not f.resting]
         self._spare.extend(f.detector for f in free)
         self._following = kept
 

@@ -130,7 +130,7 @@ def test_quick_bench_runs_the_pipeline_end_to_end(quick_report: tuple[dict, str]
     ):
         run = e2e[key]
         assert run["frames"] > 0 and run["fps"] > 0 and what in text, key
-    assert e2e["realtime_pair"]["persons_per_prediction_frame"] > 1.5  # both people are scored
+    assert e2e["realtime_pair"]["persons_scored"] > 1.5  # both people are scored
     split = e2e["realtime_pair"]["cpu_by_thread_ms_per_frame"]  # where each frame's CPU went
     assert {"neuron-pose", "neuron-recognize", "neuron-capture"} <= set(split), split
     assert "CPU per frame by thread (ms): " in text

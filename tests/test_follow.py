@@ -54,6 +54,26 @@ def walk(est: PoseEstimator, scene: FakeBackend, frames: int, fps: float = 30.0)
     return seen
 
 
+def walk_in_view(est: PoseEstimator, scene: FakeBackend, frames: int, fps: float = 30.0) -> list[list[tuple]]:
+    """The same scene as ``walk``: (hips x, id, seen now) of everyone in view, per frame."""
+    seen = []
+    for k in range(frames):
+        t = k / fps
+        scene.poses = [
+            fake_pose(0.15, 0.4, 0.05),
+            fake_pose(0.85, 0.4, 0.05),
+            fake_pose(0.3 + 0.2 * t, 0.8, 0.2),
+        ]
+        result = est.process(Frame(FRAME, k, t, t))
+        seen.append(
+            [
+                (round(float(p.image_xy[J["spine_base"], 0]), 3), p.track_id, p in result.persons)
+                for p in result.in_view
+            ]
+        )
+    return seen
+
+
 def test_the_chosen_person_is_followed_on_a_crop_between_searches(scene) -> None:
     scene_poses, opened = scene
     est = PoseEstimator(max_persons=1, camera_space=False, smooth=False)
@@ -74,11 +94,20 @@ def test_the_chosen_person_is_followed_on_a_crop_between_searches(scene) -> None
 
 
 def test_the_same_people_as_searching_every_frame(scene) -> None:
-    scene_poses, _ = scene
+    scene_poses, opened = scene
     options = {"max_persons": 2, "camera_space": False, "smooth": False}
-    following = walk(PoseEstimator(**options), scene_poses, 45)
-    every = walk(PoseEstimator(**options, search_every_s=None), scene_poses, 45)
-    assert [[x for x, _ in f] for f in following] == [[x for x, _ in f] for f in every]
+    following = walk_in_view(PoseEstimator(**options), scene_poses, 45)
+    followers = opened[1:]
+    assert len(followers) == 2 and all(21 <= len(f.images) <= 23 for f in followers)  # half of 44 frames
+    every = walk_in_view(PoseEstimator(**options, search_every_s=None), scene_poses, 45)
+    assert all(seen for frame in every for _, _, seen in frame)
+    for k, (mine, theirs) in enumerate(zip(following, every, strict=True)):
+        assert [i for _, i, _ in mine] == [i for _, i, _ in theirs], k  # the same people, in view throughout
+        for (x, _, seen), (x_now, _, _), (x_before, _, _) in zip(mine, theirs, every[k - 1], strict=True):
+            assert x == (x_now if seen else x_before), k  # each as seen now, or as seen on the last frame
+    # Two people followed, each looked at on every other frame (pose.follow.ALTERNATE_FROM).
+    looked = [sum(seen for _, _, seen in frame) for frame in following[1:]]
+    assert looked.count(1) >= 0.8 * len(looked), looked
 
 
 def test_a_lost_person_makes_the_next_frame_a_search() -> None:
@@ -171,9 +200,12 @@ def test_a_follower_does_not_slip_onto_the_person_beside_them() -> None:
     )
     found = det.detect(FRAME, 0)
     det.follow([raw[1] for raw in found])
-    for k in range(1, 10):
-        hips = sorted(round(float(raw[1][[23, 24], 0].mean()), 2) for raw in det.detect(FRAME, 33 * k))
-        assert hips == [0.42, 0.58], (k, hips)
+    seen = []
+    for k in range(1, 10):  # each followed on every other frame (ALTERNATE_FROM), always their own
+        hips = [round(float(raw[1][[23, 24], 0].mean()), 2) for raw in det.detect(FRAME, 33 * k)]
+        assert len(hips) == 1 and hips[0] in (0.42, 0.58), (k, hips)
+        seen += hips
+    assert all(a != b for a, b in zip(seen, seen[1:], strict=False)), seen
     assert det.searches == 1
 
 
@@ -195,7 +227,8 @@ def test_two_followers_run_side_by_side() -> None:
     det = FollowingDetector(SceneDetector(scene, W, H, 4), lambda: Waiting(scene, W, H, 1))
     scene.poses = [fake_pose(0.25, 0.8, 0.2), fake_pose(0.75, 0.8, 0.2)]
     det.follow([raw[1] for raw in det.detect(FRAME, 0)])
-    assert len(det.detect(FRAME, 33)) == 2 and not barrier.broken
+    # Frames 100 ms apart (a 10 fps source): both followers look at every frame (ALTERNATE_MAX_MS).
+    assert len(det.detect(FRAME, 100)) == 2 and not barrier.broken
     det.close()
 
 

@@ -111,3 +111,33 @@ def test_a_body_that_jumps_keeps_its_id_unless_someone_else_could_be_it() -> Non
     assert ids(0.2, 0.44, 0.6) == [1, 2]  # 0.8 torso lengths from the first: someone new
     assert ids(0.3, 0.6) == [2]  # the first is not seen; the second is where it was
     assert ids(0.4, 0.9) == [3]  # 1.5 torso lengths away: beyond even the looser gate
+
+
+def test_a_person_unseen_for_a_frame_is_held_and_keeps_their_place() -> None:
+    """MediaPipe misses the person in front for a frame (or pose.follow looks at them on the next
+    frame only): they stay in view as last seen (``held``, drawn and counted, not a new pose for the
+    windows) and keep their place against a bystander; unseen for longer than HOLD_S, they are gone."""
+    backend = FakeBackend()
+    est = PoseEstimator(max_persons=2, detector=backend, camera_space=False, smooth=False)
+    front, walker = fake_pose(0.55, 0.85, 0.3), fake_pose(0.25, 0.7, 0.18)
+    bystander = fake_pose(0.85, 0.4, 0.06)
+    backend.poses = [front, walker, bystander]
+    first = est.process(Frame(BLANK, 0, 0.0, 0.0))
+    assert [hips_x(p) for p in first.persons] == [0.55, 0.25] and first.held == []
+    ids = {hips_x(p): p.track_id for p in first.persons}
+    backend.poses = [walker, bystander]  # the person in front unseen
+    missed = est.process(Frame(BLANK, 1, 1 / 30, 1 / 30))
+    assert [hips_x(p) for p in missed.persons] == [0.25]  # the bystander does not take the place
+    assert [(hips_x(p), p.track_id) for p in missed.held] == [(0.55, ids[0.55])]
+    np.testing.assert_array_equal(missed.held[0].joints, first.persons[0].joints)
+    assert [p.track_id for p in missed.in_view] == sorted(ids.values())
+    backend.poses = [front, walker, bystander]
+    back = est.process(Frame(BLANK, 2, 2 / 30, 2 / 30))
+    assert {hips_x(p): p.track_id for p in back.persons} == ids and back.held == []
+    backend.poses = [walker, bystander]
+    for k in range(3, 10):  # gone for good: held for HOLD_S, then the bystander is reported
+        t = k / 30
+        result = est.process(Frame(BLANK, k, t, t))
+        gone = t - 2 / 30 > estimator_module.HOLD_S + 1e-9
+        assert [hips_x(p) for p in result.held] == ([] if gone else [0.55]), k
+        assert sorted(hips_x(p) for p in result.persons) == ([0.25, 0.85] if gone else [0.25]), k
