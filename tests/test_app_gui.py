@@ -140,6 +140,10 @@ def test_demo_banner_messages_and_pause(qtbot, qapp, recognizer, config_dir: Pat
     assert window.video.overlay_text() == NO_PERSON
     window.video.set_view(View(frame, frame.pose))
     assert window.video.overlay_text() is None and window.video.person_count == 1
+    # A person not seen in this frame but held by the pose stage (pose.estimator.HOLD_S) is still
+    # drawn and counted: no "no person" message, no blinking skeleton.
+    window.video.set_view(View(frame, PoseResult(1, 0.0, persons=[], held=list(frame.pose.persons))))
+    assert window.video.overlay_text() is None and window.video.person_count == 1
     window._on_status("camera_lost", "camera 0: stopped delivering frames; retrying every 1 s")
     assert window.video.overlay_text().startswith("Camera lost")
     window._on_status("camera_back", "camera 0: frames again")
