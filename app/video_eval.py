@@ -526,7 +526,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="also draw K frames per clip with every detected person (grey) and the tracked ones",
     )
+    p.add_argument(
+        "--live-reference-out",
+        type=Path,
+        metavar="FILE.npy",
+        help="also write the mean live window (unit embeddings per step: each clip's mean, then their "
+        "mean; no labels used), the live path's prior reference (training/train.py export --live-reference)",
+    )
     return p
+
+
+def live_reference(per_clip: Sequence[np.ndarray]) -> np.ndarray:
+    """(6, D) mean over clips of each clip's mean unit window embedding (N_i, 6, D): every clip counts
+    once, however long. The "prior" calibration subtracts it from live windows (neuron_core.calibration)."""
+    means = [
+        (e / np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-12)).mean(0) for e in per_clip if len(e)
+    ]
+    if not means:
+        raise VideoEvalError("no windows were scored: no live reference to write")
+    return np.mean(means, axis=0).astype(np.float32)
 
 
 def evaluate(args: argparse.Namespace) -> dict:
@@ -566,6 +584,16 @@ def evaluate(args: argparse.Namespace) -> dict:
         except OSError as exc:
             raise VideoEvalError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
     recognizer = load_recognizer(config, labels)
+    embedded: list[list[np.ndarray]] = []  # per clip, its windows' embeddings (--live-reference-out)
+    if args.live_reference_out is not None:
+        embed = recognizer.embed
+
+        def recording(windows: np.ndarray) -> np.ndarray:
+            out = embed(windows)
+            embedded[-1].append(np.array(out, np.float32))
+            return out
+
+        recognizer.embed = recording  # the pipeline's scoring calls it for every window
     progress = not args.no_progress
     results, timing = [], {"pose_s": 0.0, "scoring_s": 0.0, "cache_hits": 0, "frames": 0}
     bar = tqdm(clips, desc="videos", disable=not progress)
@@ -577,6 +605,7 @@ def evaluate(args: argparse.Namespace) -> dict:
         timing["cache_hits"] += hit
         timing["frames"] += len(detections.t_media)
         start = time.perf_counter()
+        embedded.append([])
         shown, missed = score_clip(clip, detections, config, recognizer)
         timing["scoring_s"] += time.perf_counter() - start
         if missed:
@@ -605,12 +634,17 @@ def evaluate(args: argparse.Namespace) -> dict:
             "backend": getattr(recognizer, "backend", config.backend),
             "detector": live_detection_settings(config.max_persons, config.search_every_s),
             "preprocess": asdict(model_preprocess(recognizer)),  # the checkpoint's contract
+            "prior_reference": getattr(recognizer, "reference_source", None),  # live or training windows
         },
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "timing": timing,
         "summary": summarise(results, labels),
         "clips": results,
     }
+    if args.live_reference_out is not None:
+        reference = live_reference([np.concatenate(e) for e in embedded if e])
+        with atomic_path(args.live_reference_out) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, reference, allow_pickle=False)
     atomic_write_text(args.out / "video_eval.json", json.dumps(report, indent=1) + "\n")
     atomic_write_text(args.out / "video_eval.md", markdown(report))
     confusion_png(

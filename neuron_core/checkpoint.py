@@ -83,6 +83,11 @@ class CheckpointMeta:
     text: TextContract = TEXTS
     # Mean unit embedding of training windows per step (6 x text_dim), for the "prior" calibration.
     reference_embedding: list[list[float]] = field(default_factory=list)
+    # The same mean over live windows (MediaPipe skeletons of real videos, one mean per video, then
+    # their mean; no labels used): the live path's "prior" reference where present, since live
+    # windows lean another way than the Kinect and motion-capture ones (app.video_eval
+    # --live-reference). Skeleton evaluation keeps ``reference_embedding``.
+    live_reference_embedding: list[list[float]] = field(default_factory=list)
     vocabulary: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     command: str = ""
@@ -104,6 +109,12 @@ class CheckpointMeta:
         import torch
 
         return torch.tensor(self.reference_embedding, dtype=torch.float32)
+
+    def live_reference_array(self) -> np.ndarray | None:
+        """The live reference embedding as a (6, D) float32 array, or None when the checkpoint has none."""
+        if not self.live_reference_embedding:
+            return None
+        return np.asarray(self.live_reference_embedding, dtype=np.float32)
 
     def reference_array(self) -> np.ndarray | None:
         """The reference embedding as a (6, D) float32 array, or None when the checkpoint has none."""
@@ -264,6 +275,11 @@ def _contract(
         raise CheckpointError(
             f"checkpoint {path}: calibration {config.calibration!r} needs a (6, {config.text_dim}) reference "
             "embedding, which the checkpoint lacks"
+        )
+    live = meta.live_reference_array()
+    if live is not None and live.shape != (6, config.text_dim):
+        raise CheckpointError(
+            f"checkpoint {path}: live reference embedding of shape {live.shape}, not (6, {config.text_dim})"
         )
     return config, meta
 

@@ -123,7 +123,11 @@ class ZeroShotRecognizer:
         else:
             self._stored, self._model = None, model.to(self.device).eval()
         self.meta = meta
-        self._reference = meta.reference_array()  # for the "prior" calibration
+        # For the "prior" calibration: the live windows' mean where the checkpoint has one (this is
+        # the live path's recogniser), else the training windows'.
+        live = meta.live_reference_array()
+        self.reference_source = "live" if live is not None else "training"
+        self._reference = live if live is not None else meta.reference_array()
         if needs_reference(self.config.calibration) and self._reference is None:
             raise ModelError(
                 f"the model scores with calibration {self.config.calibration!r}, which needs the reference "

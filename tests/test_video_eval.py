@@ -51,7 +51,11 @@ def test_real_clip_scored_then_rescored_from_the_cache(
 
     monkeypatch.setattr(video_eval, "detect_video", no_pose)
     second_argv = [*argv, "--out", str(tmp_path / "second"), "--snapshots", "2"]
-    assert cli_main([*second_argv, "--export-skeletons", str(tmp_path / "skeletons")]) == 0
+    reference = tmp_path / "live_reference.npy"
+    assert cli_main([*second_argv, "--export-skeletons", str(tmp_path / "skeletons"),
+                     "--live-reference-out", str(reference)]) == 0  # fmt: skip
+    live = np.load(reference)  # the mean live window of the clip, per step, for export --live-reference
+    assert live.shape == (6, 384) and np.isfinite(live).all() and 0 < np.linalg.norm(live, axis=1).max() <= 1
     assert (tmp_path / "second" / "persons_21_falling_urfd.png").stat().st_size > 0
     exported = load_npz(tmp_path / "skeletons" / "21_falling_urfd.npz")
     assert exported.label == "falling" and exported.valid[:, 0].sum() >= 30

@@ -42,6 +42,7 @@ from neuron_base.atomic import atomic_path, atomic_write_text  # noqa: E402
 from neuron_core.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint  # noqa: E402
 from neuron_core.config import ModelConfig  # noqa: E402
 from neuron_core.description_bank import load_bank  # noqa: E402
+from neuron_core.errors import one_line  # noqa: E402
 from neuron_core.model import NeuronModel, ShiftGCN  # noqa: E402
 from neuron_core.prompts import TextContract, class_text_embeddings, load_neuron_descriptions  # noqa: E402
 from neuron_core.text_encoders import get_text_encoder  # noqa: E402
@@ -457,19 +458,32 @@ def _parser() -> argparse.ArgumentParser:
         metavar="K",
         help="prompts per granularity a label's text averages (default: as trained)",
     )
+    p.add_argument(
+        "--live-reference",
+        metavar="FILE.npy",
+        help="the live path's prior reference (neuron-live evaluate-videos --live-reference-out)",
+    )
     return parser
 
 
 def export(
-    src: str, dst: str, half: bool, scoring: str | None = None, prompts: int | None = None
+    src: str,
+    dst: str,
+    half: bool,
+    scoring: str | None = None,
+    prompts: int | None = None,
+    live_reference: str | None = None,
 ) -> dict[str, object]:
     """Write a shippable copy of a checkpoint. With ``half`` the weights are stored as float16 (half the
     file size); loading turns them back into float32, so the model runs as before up to that rounding,
     and the copy's metadata says so. ``scoring`` ("texts/calibration/fusion", a key of the benchmark's
     tables) sets how the copy scores labels, ``prompts`` how many prompts per granularity a label's text
     averages (fewer encode faster; the benchmark's ``--rescore --prompts_per_granularity K`` measures
-    what it costs): none of it changes the weights, only the contract."""
+    what it costs), ``live_reference`` a (6, D) .npy the live path's "prior" reference (the mean live
+    window, measured on real videos): none of it changes the weights, only the contract."""
     model, meta = load_checkpoint(src)
+    if live_reference is not None:
+        meta.live_reference_embedding = read_live_reference(live_reference, meta.text_dim)
     if prompts is not None:
         try:
             meta.text = replace(meta.text, prompts_per_granularity=prompts)  # validated by TextContract
@@ -504,6 +518,17 @@ def export(
     save_checkpoint(dst, model, meta)
     load_checkpoint(dst)  # the copy honours its contract (a prior calibration needs its reference)
     return {"checkpoint": dst, "bytes": Path(dst).stat().st_size, "weights": weights, "scoring": scoring}
+
+
+def read_live_reference(path: str, text_dim: int) -> list[list[float]]:
+    """A (6, text_dim) finite float array from a .npy file, as checkpoint metadata."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise C.ConfigError(f"--live-reference {path}: cannot read it ({one_line(exc)})") from None
+    if array.shape != (6, text_dim) or not np.isfinite(array).all():
+        raise C.ConfigError(f"--live-reference {path}: expected finite (6, {text_dim}) values: {array.shape}")
+    return np.asarray(array, np.float64).tolist()
 
 
 def _config(args: argparse.Namespace) -> C.TrainConfig:
@@ -577,7 +602,10 @@ def main(argv: list[str] | None = None) -> int:
     finished = False
     try:
         if args.command == "export":
-            print(json.dumps(export(args.checkpoint, args.output, args.half, args.scoring, args.prompts)))
+            result = export(
+                args.checkpoint, args.output, args.half, args.scoring, args.prompts, args.live_reference
+            )
+            print(json.dumps(result))
             return 0
         if args.command == "benchmark":
             return _benchmark(args)
