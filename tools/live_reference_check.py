@@ -4,13 +4,15 @@ against the checkpoint's own reference, on the cached detections of the video be
 
     python tools/live_reference_check.py CHECKPOINT [--videos ../shared/data/videos]
 
-Prints the class-balanced top-1 / top-5 and clip accuracy both ways, as JSON with --json FILE.
+With --by-source, every clip from the held-out clip's source repository is left out too. Prints the
+class-balanced top-1 / top-5 and clip accuracy both ways, as JSON with --json FILE.
 A checkpoint that already carries a live reference is checked with its training reference instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from pathlib import Path
@@ -30,8 +32,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--videos", type=Path, default=Path("../shared/data/videos"))
     p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument(
+        "--by-source",
+        action="store_true",
+        help="leave out every clip of the held-out clip's source repository (labels.tsv's source column), "
+        "not just the clip: no recording setup shared with the scored clip",
+    )
     args = p.parse_args(argv)
     clips = V.find_clips(args.videos, None, None)
+    group = {c.path.name: c.path.name for c in clips}
+    if args.by_source:
+        with open(args.videos / "labels.tsv", encoding="utf-8", newline="") as fh:
+            group |= {row["file"]: row["source"].split("@")[0] for row in csv.DictReader(fh, delimiter="\t")}
     labels = list(dict.fromkeys(c.truth for c in clips))
     config = LiveConfig(labels=labels, checkpoint=args.checkpoint, headless=True, fast=True)
     recognizer = load_recognizer(config, labels)
@@ -55,10 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     base = [score(clip, training) for clip in clips]
     figures = {"training reference": V.summarise([c for c, _ in base], labels)}
     out = []
-    for i, clip in enumerate(clips):
-        others = [e for j, (_, e) in enumerate(base) if j != i and len(e)]
+    for clip in clips:
+        others = [e for other, (_, e) in zip(clips, base, strict=True)
+                  if group[other.path.name] != group[clip.path.name] and len(e)]  # fmt: skip
         out.append(score(clip, V.live_reference(others))[0])
-    figures["live reference, other clips"] = V.summarise(out, labels)
+    name = "live reference, other sources" if args.by_source else "live reference, other clips"
+    figures[name] = V.summarise(out, labels)
     rows = {
         name: {k: s[k] for k in ("class_balanced_top1", "class_balanced_top5", "clip_accuracy")}
         for name, s in figures.items()
