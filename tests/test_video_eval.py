@@ -120,3 +120,14 @@ def test_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture)
     (tmp_path / "labels.tsv").write_text("file\tlabel\nmissing.mp4\twalk\n")
     assert cli_main(["evaluate-videos", "--videos", str(tmp_path)]) == 2
     assert "missing.mp4 not found" in capsys.readouterr().err
+
+
+def test_the_live_reference_counts_every_clip_once() -> None:
+    """Each clip's mean unit window, then their mean: a long clip does not outweigh a short one, a
+    clip without windows is skipped, and none at all is one clear error."""
+    long_clip = np.tile(np.array([2.0, 0.0], np.float32), (100, 6, 1))  # unit (1, 0) after scaling
+    short_clip = np.tile(np.array([0.0, 3.0], np.float32), (2, 6, 1))  # unit (0, 1)
+    reference = video_eval.live_reference([long_clip, np.zeros((0, 6, 2), np.float32), short_clip])
+    np.testing.assert_allclose(reference, np.tile([0.5, 0.5], (6, 1)))
+    with pytest.raises(video_eval.VideoEvalError, match="no windows"):
+        video_eval.live_reference([])
