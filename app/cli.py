@@ -231,7 +231,7 @@ def _run(config: LiveConfig) -> int:
     try:
         if inp.banner:
             print(inp.banner, file=sys.stderr, flush=True)
-        recognizer = load_recognizer(config, labels)
+        recognizer = load_recognizer(config, labels, from_pose=inp.needs_pose)
         examples = apply_examples(recognizer, config.examples)
         record = JsonLinesSink.append_to(config.record, config.top_k) if config.record else None
     except BaseException:

@@ -122,8 +122,10 @@ def checkpoint_path(config: LiveConfig) -> Path:
     return path
 
 
-def load_recognizer(config: LiveConfig, labels: Sequence[str]) -> Recognizer:
+def load_recognizer(config: LiveConfig, labels: Sequence[str], from_pose: bool = True) -> Recognizer:
     """Load the checkpoint and encode the labels (CheckpointError names the file and the cause).
+    ``from_pose``: the windows come from the pose backend (camera, video), so the checkpoint's live
+    reference, where it has one, serves the prior calibration (``Input.needs_pose``).
 
     On the CPU with ONNX Runtime and warm caches (the model's graph, the labels' embeddings) this
     imports no torch (tests/test_lean_start.py)."""
@@ -140,6 +142,7 @@ def load_recognizer(config: LiveConfig, labels: Sequence[str]) -> Recognizer:
             backend=config.backend,
             cache_dir=cache_dir() / "labels",
             threads=threads,
+            live_reference=from_pose,
         )
         if "torch" in sys.modules:  # the torch backend, or an export: its model runs on as many threads
             sys.modules["torch"].set_num_threads(threads)

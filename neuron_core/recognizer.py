@@ -106,6 +106,7 @@ class ZeroShotRecognizer:
         backend: str = "torch",
         threads: int | None = None,
         onnx_cache_dir: str | os.PathLike[str] | None = None,
+        live_reference: bool = True,
     ) -> None:
         if encoder.name != meta.text_encoder:
             raise TextEncoderError(
@@ -123,9 +124,9 @@ class ZeroShotRecognizer:
         else:
             self._stored, self._model = None, model.to(self.device).eval()
         self.meta = meta
-        # For the "prior" calibration: the live windows' mean where the checkpoint has one (this is
-        # the live path's recogniser), else the training windows'.
-        live = meta.live_reference_array()
+        # For the "prior" calibration: the live windows' mean where the checkpoint has one and the
+        # windows come from the pose backend (``live_reference``), else the training windows'.
+        live = meta.live_reference_array() if live_reference else None
         self.reference_source = "live" if live is not None else "training"
         self._reference = live if live is not None else meta.reference_array()
         if needs_reference(self.config.calibration) and self._reference is None:
@@ -218,11 +219,14 @@ class ZeroShotRecognizer:
         backend: str = "torch",
         threads: int | None = None,
         onnx_cache_dir: str | os.PathLike[str] | None = None,
+        live_reference: bool = True,
     ) -> ZeroShotRecognizer:
         """Load a checkpoint and pair it with ``encoder``, or with the text encoder the checkpoint names.
 
         ``backend`` is "torch", "onnx" or "auto"; ``threads`` the ONNX Runtime intra-op threads
-        (default: torch's); ``onnx_cache_dir`` where exported graphs are cached.
+        (default: torch's); ``onnx_cache_dir`` where exported graphs are cached. ``live_reference``
+        False scores with the training windows' mean even where the checkpoint has a live one (windows
+        not made by the pose backend: replayed skeleton files, the built-in demo's synthetic body).
         """
         device = resolve_device(device)
         expect = encoder.name if encoder is not None else None
@@ -244,6 +248,7 @@ class ZeroShotRecognizer:
             backend=backend,
             threads=threads,
             onnx_cache_dir=onnx_cache_dir,
+            live_reference=live_reference,
         )
 
     # ----- labels -----------------------------------------------------------------------------------

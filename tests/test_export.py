@@ -68,6 +68,10 @@ def test_a_live_reference_is_the_live_paths_prior_and_bad_files_are_one_line(tmp
         assert rec.reference_source == name
         scored[name] = rec.scores(windows(2))
     assert not np.allclose(scored["live"], scored["training"])
+    # Windows not made by the pose backend (skeleton files, the demo's synthetic body): training mean.
+    assert ZeroShotRecognizer(
+        model, meta, CountingEncoder(meta.text_dim), live_reference=False
+    ).reference_source == ("training")
     np.save(tmp_path / "bad.npy", live[:3])
     for bad in (tmp_path / "bad.npy", tmp_path / "missing.npy"):
         with pytest.raises(ConfigError, match="--live-reference"):
