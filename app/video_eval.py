@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -539,12 +540,26 @@ def build_parser() -> argparse.ArgumentParser:
 def live_reference(per_clip: Sequence[np.ndarray]) -> np.ndarray:
     """(6, D) mean over clips of each clip's mean unit window embedding (N_i, 6, D): every clip counts
     once, however long. The "prior" calibration subtracts it from live windows (neuron_core.calibration)."""
-    means = [
-        (e / np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-12)).mean(0) for e in per_clip if len(e)
-    ]
+    from neuron_core.scoring import unit
+
+    means = [unit(e).mean(0) for e in per_clip if len(e)]
     if not means:
         raise VideoEvalError("no windows were scored: no live reference to write")
     return np.mean(means, axis=0).astype(np.float32)
+
+
+def record_embeddings(recognizer: Any) -> list[np.ndarray]:
+    """Make ``recognizer`` keep the (N, 6, D) embeddings of every batch of windows it scores from now
+    on, in the returned list (the pipeline's scoring calls its ``embed`` for every window)."""
+    embed, kept = recognizer.embed, []
+
+    def recording(windows: np.ndarray) -> np.ndarray:
+        out = embed(windows)
+        kept.append(np.array(out, np.float32))
+        return out
+
+    recognizer.embed = recording
+    return kept
 
 
 def evaluate(args: argparse.Namespace) -> dict:
@@ -584,16 +599,8 @@ def evaluate(args: argparse.Namespace) -> dict:
         except OSError as exc:
             raise VideoEvalError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
     recognizer = load_recognizer(config, labels)
-    embedded: list[list[np.ndarray]] = []  # per clip, its windows' embeddings (--live-reference-out)
-    if args.live_reference_out is not None:
-        embed = recognizer.embed
-
-        def recording(windows: np.ndarray) -> np.ndarray:
-            out = embed(windows)
-            embedded[-1].append(np.array(out, np.float32))
-            return out
-
-        recognizer.embed = recording  # the pipeline's scoring calls it for every window
+    embedded = record_embeddings(recognizer) if args.live_reference_out is not None else []
+    per_clip: list[np.ndarray] = []  # each clip's window embeddings (--live-reference-out)
     progress = not args.no_progress
     results, timing = [], {"pose_s": 0.0, "scoring_s": 0.0, "cache_hits": 0, "frames": 0}
     bar = tqdm(clips, desc="videos", disable=not progress)
@@ -605,8 +612,10 @@ def evaluate(args: argparse.Namespace) -> dict:
         timing["cache_hits"] += hit
         timing["frames"] += len(detections.t_media)
         start = time.perf_counter()
-        embedded.append([])
+        before = len(embedded)
         shown, missed = score_clip(clip, detections, config, recognizer)
+        if len(embedded) > before:
+            per_clip.append(np.concatenate(embedded[before:]))
         timing["scoring_s"] += time.perf_counter() - start
         if missed:
             raise VideoEvalError(f"{clip.path}: {missed} frames had no cached detections (damaged cache?)")
@@ -642,7 +651,7 @@ def evaluate(args: argparse.Namespace) -> dict:
         "clips": results,
     }
     if args.live_reference_out is not None:
-        reference = live_reference([np.concatenate(e) for e in embedded if e])
+        reference = live_reference(per_clip)
         with atomic_path(args.live_reference_out) as tmp, open(tmp, "wb") as fh:
             np.save(fh, reference, allow_pickle=False)
     atomic_write_text(args.out / "video_eval.json", json.dumps(report, indent=1) + "\n")

@@ -48,14 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     config = LiveConfig(labels=labels, checkpoint=args.checkpoint, headless=True, fast=True)
     recognizer = load_recognizer(config, labels)
     training = recognizer.meta.reference_array()
-    embed, seen = recognizer.embed, []
-
-    def recording(windows: np.ndarray) -> np.ndarray:
-        out = embed(windows)
-        seen.append(np.array(out, np.float32))
-        return out
-
-    recognizer.embed = recording
+    seen = V.record_embeddings(recognizer)
 
     def score(clip: V.Clip, reference: np.ndarray) -> tuple[dict, np.ndarray]:
         recognizer._reference = reference
