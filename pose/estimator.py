@@ -564,8 +564,11 @@ class PoseEstimator:
             for person in result.persons:
                 person.joints = self._facing(person.track_id, person.joints, result.t)
         kept = {k: v for k, v in self._last_seen.items() if k in chosen}
-        seen = {p.track_id: (replace(p, joints=p.joints.copy()), detections[id(p)][0].image) for p in found}
-        self._last_seen = kept | {k: v for k, v in seen.items() if k in chosen}
+        seen = {
+            p.track_id: (replace(p, joints=p.joints.copy()), detections[id(p)][0].image)
+            for p in result.persons
+        }
+        self._last_seen = kept | seen
         result.pose_ms = (time.perf_counter() - start) * 1000.0
         return result
 
