@@ -221,7 +221,7 @@ class FollowingDetector:
         # A resting follower's person is not reported from a search either: they are seen on their
         # follower's frames only, so each of their poses carries the time it was taken. A follower
         # that lands on a resting one's person makes the resting one redundant.
-        resting = [f.points for f in self._following if f.resting and f.points is not None]
+        resters = [f for f in self._following if f.resting and f.points is not None]
         boxes = [crop_box(f.centre, f.side, width, height) for f in looking]
         pending = [self._submit(f.detector, self._view(f, image, box), timestamp_ms)
                    for f, box in zip(looking, boxes, strict=True)]  # fmt: skip
@@ -236,14 +236,14 @@ class FollowingDetector:
             if any(same_body(raw[1], mine[1], aspect) for mine in followed):  # two on one body
                 self._let_go(follower)
                 continue
-            for other in [f for f in self._following if f.resting and f.points is not None]:
-                if same_body(raw[1], other.points, aspect):  # one seen now, one that saw them before
-                    self._let_go(other)
-                    resting = [p for p in resting if p is not other.points]
+            for other in [f for f in resters if same_body(raw[1], f.points, aspect)]:
+                self._let_go(other)  # one seen now, one that saw them before
+                resters.remove(other)
             follower.centre, side = extent(raw[1], width, height)
             follower.side += SIDE_EMA * (side - follower.side)
             follower.points = raw[1]
             followed.append(raw)
+        resting = [f.points for f in resters]
         if not self._following:  # nobody to follow: search this frame and answer with it
             earlier = self._search.detect(image, timestamp_ms)
             self.searches += 1
