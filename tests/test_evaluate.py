@@ -220,3 +220,59 @@ def test_evaluate_folder_without_labelled_files_fails_in_one_line(tiny_checkpoin
         capsys, "--checkpoint", str(tmp_path / "missing.pt"), "--skeletons", str(tmp_path)
     )
     assert code == 2 and err.startswith("error: ") and "missing.pt" in err
+
+
+def test_choose_reference_takes_the_scored_windows_own_mean_from_enough_windows():
+    import torch
+    import torch.nn.functional as F
+
+    from training.evaluate import SELF_REFERENCE_MIN, choose_reference
+
+    torch.manual_seed(0)
+    training = torch.randn(6, 16)
+    many = torch.randn(SELF_REFERENCE_MIN, 6, 16) + 3.0  # leaning away from the training mean
+    ref, used = choose_reference(many, training)
+    assert used == "self" and torch.allclose(ref, F.normalize(many, dim=-1).mean(0))
+    ref, used = choose_reference(many[:-1], training)  # too few windows for their own mean
+    assert used == "training" and ref is training
+    assert choose_reference(many[:3], training, "self")[1] == "self"
+    assert choose_reference(many, training, "training") == (training, "training")
+    with pytest.raises(ValueError, match="unknown reference"):
+        choose_reference(many, training, "live")
+
+
+@pytest.mark.slow
+def test_evaluate_reports_both_references_of_the_prior(skeleton_folder, tmp_path, capsys):
+    """A checkpoint scoring with the prior: the JSON says which mean window served and what the other
+    gave; ``--reference self`` switches the headline figures to the scored files' own mean."""
+    import torch
+
+    from neuron_core.checkpoint import CheckpointMeta, save_checkpoint
+    from neuron_core.config import ModelConfig
+    from neuron_core.model import NeuronModel
+    from pose.normalize import Preprocess
+
+    torch.manual_seed(1)
+    model = NeuronModel(ModelConfig(**{**TRAIN_MODEL, "calibration": "prior+centre", "fusion": "all"}))
+    path = tmp_path / "prior.pt"
+    reference = torch.nn.functional.normalize(torch.randn(6, 384), dim=-1).tolist()
+    meta = CheckpointMeta(text_encoder="minilm-l6-v2", text_dim=384, preprocess=Preprocess(window=32),
+                          reference_embedding=reference)  # fmt: skip
+    save_checkpoint(path, model, meta)
+    runs = {}
+    for mode in ("auto", "self", "training"):
+        code, out, err = _evaluate(capsys, "--checkpoint", str(path), "--skeletons", str(skeleton_folder),
+                                   "--reference", mode)  # fmt: skip
+        assert code == 0, err
+        runs[mode] = json.loads(out)
+    auto = runs["auto"]["reference"]
+    assert auto["used"] == "training" and auto["windows"] == 6  # six files: too few for their own mean
+    assert set(auto) == {"used", "windows", "training", "self"}
+    assert runs["self"]["reference"]["used"] == "self"
+    for mode, result in runs.items():
+        used = result["reference"]["used"]
+        assert result["overall"] == result["reference"][used], mode
+        assert result["reference"]["self"] == runs["auto"]["reference"]["self"]  # the same figures
+    with pytest.raises(SystemExit) as exit_:  # argparse's own refusal, naming the choices
+        _evaluate(capsys, "--checkpoint", str(path), "--skeletons", str(skeleton_folder), "--reference", "live")
+    assert exit_.value.code == 2 and "invalid choice" in capsys.readouterr().err

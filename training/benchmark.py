@@ -26,6 +26,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -155,18 +156,27 @@ def score_fold(
     targets = np.array([index[lab] for lab in labels])
     new = [i for i, t in enumerate(in_training) if not t]
     out: dict[str, dict[str, dict[str, float]]] = {"kept": {}, "new_words": {}}
+    rows = np.isin(targets, new)
+    remap = {c: j for j, c in enumerate(new)}
+    # The prior's reference: the training mean, and ("@self") the scored windows' own mean, as
+    # ``train.py evaluate --reference self`` takes it (the new words' from their own windows).
+    references = [("", reference, reference)]
+    if len(emb):
+        own_new = reference_embedding(emb[rows]) if rows.any() else None
+        references.append(("@self", reference_embedding(emb), own_new))
     for text_name, class_emb in texts.items():
-        for calibration in CALIBRATIONS:
-            if needs_reference(calibration) and reference is None:
+        for calibration, (tag, ref, sub_ref) in product(CALIBRATIONS, references):
+            if (needs_reference(calibration) and ref is None) or (tag and not needs_reference(calibration)):
                 continue
-            steps = class_logits(emb, class_emb, scale, calibration, reference)
-            rows = np.isin(targets, new)
-            sub_steps = class_logits(emb[rows], class_emb[new], scale, calibration, reference)
-            remap = {c: j for j, c in enumerate(new)}
+            steps = class_logits(emb, class_emb, scale, calibration, ref)
+            scored_new = len(new) >= 2 and (sub_ref is not None or not needs_reference(calibration))
+            sub_steps = (
+                class_logits(emb[rows], class_emb[new], scale, calibration, sub_ref) if scored_new else None
+            )
             for rule in FUSIONS:
-                key = f"{text_name}/{calibration}/{rule}"
+                key = f"{text_name}/{calibration}{tag}/{rule}"
                 out["kept"][key] = score(fuse(steps, rule).double().numpy(), targets, len(classes))
-                if len(new) >= 2:
+                if sub_steps is not None:
                     sub = fuse(sub_steps, rule).double().numpy()
                     out["new_words"][key] = score(sub, np.array([remap[t] for t in targets[rows]]), len(new))
     return out

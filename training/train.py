@@ -66,7 +66,15 @@ from training.engine import (  # noqa: E402
     set_epoch,
     train_loader,
 )
-from training.evaluate import ScoredSet, evaluate_folder, protocol_metrics, score_sets, zsl  # noqa: E402
+from training.evaluate import (  # noqa: E402
+    REFERENCES,
+    SELF_REFERENCE_MIN,
+    ScoredSet,
+    evaluate_folder,
+    protocol_metrics,
+    score_sets,
+    zsl,
+)
 from training.metrics import topk_correct  # noqa: E402
 from training.mirror_pairs import DEFAULT_SETS as DEFAULT_PAIR_SETS  # noqa: E402
 from training.mirror_pairs import mirror_pair_accuracy, write_markdown  # noqa: E402
@@ -442,6 +450,13 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--skeletons", help="folder of interchange .npz files (searched recursively)")
             p.add_argument("--labels", help="comma-separated labels to choose among (default: those found)")
             p.add_argument("--examples", help="folder of labelled .npz examples, mixed with the label texts")
+            p.add_argument(
+                "--reference",
+                choices=REFERENCES,
+                default="auto",
+                help="the prior calibration's mean window: the scored files' own (self; no labels used), "
+                f"the checkpoint's training mean, or auto (self from {SELF_REFERENCE_MIN} files on)",
+            )
         C.add_config_flags(p)
     p = sub.add_parser("export", help="copy a checkpoint for shipping (optionally float16 weights)")
     p.add_argument("--checkpoint", required=True, help="the trained checkpoint")
@@ -557,7 +572,8 @@ def _evaluate(args: argparse.Namespace, d: Dist) -> dict[str, object]:
             return ClassTexts(list(names), emb, emb, has), mode
 
         return evaluate_folder(model, texts_for, args.skeletons, labels, meta.preprocess,
-                               cfg.eval_batch_size, d, args.examples, meta.reference())  # fmt: skip
+                               cfg.eval_batch_size, d, args.examples, meta.reference(),
+                               args.reference)  # fmt: skip
     if not args.config:
         raise C.ConfigError("evaluate needs --skeletons DIR or --config (a split to evaluate on)")
     cfg.model = C.ModelConfig.from_dict(model.config.to_dict())
