@@ -411,6 +411,7 @@ def format_report(r: dict[str, Any]) -> str:
         f"{'stage (ms; cpu: process CPU time, median)':52s} {'median':>8s} {'p95':>8s} {'cpu':>8s} {'n':>6s}",
         f"{'frame decode (' + st['frame_size'] + ')':52s} {_ms(st['decode_ms'])}",
         f"{'pose (MediaPipe ' + st['pose_backend'] + ', incl. NTU-25 mapping)':52s} {_ms(st['pose_ms'])}",
+        f"{'  of which: camera motion (timed again alone)':52s} {_ms(st['camera_motion_ms'])}",
         f"{'window: resample + normalise, per window':52s} {_ms(st['window_per_window_ms'])}",
         f"{'window: per frame (amortised)':52s} {_ms(st['window_per_frame_ms'])}",
     ]

@@ -206,10 +206,12 @@ def looped_frames(video: Path, count: int, decode: Stopwatch | None = None) -> I
 
 def bench_pose_stages(video: Path, frames: int, window: int) -> tuple[dict[str, Any], list[np.ndarray]]:
     """Decode, pose and window, frame by frame; returns their timings and the live windows made."""
+    from pose.camera_motion import BackgroundMotion
     from pose.estimator import PoseEstimator
     from pose.window import SlidingWindow
 
-    decode, pose, push = Stopwatch(), Stopwatch(), Stopwatch()
+    decode, pose, push, turn = Stopwatch(), Stopwatch(), Stopwatch(), Stopwatch()
+    motion = BackgroundMotion()  # the pose stage's own measurement of the camera's motion, timed alone
     per_window: tuple[list[float], list[float]] = ([], [])
     windows: list[np.ndarray] = []
     persons, warmup = 0, 3  # the first frames pay for MediaPipe's and the decoder's warm-up
@@ -221,6 +223,8 @@ def bench_pose_stages(video: Path, frames: int, window: int) -> tuple[dict[str, 
             shape = frame.image.shape
             with pose:
                 result = estimator.process(frame)
+            with turn:
+                motion.shift(frame.image, result.frame_index, [p.image_xy for p in result.persons])
             with push:
                 samples = sliding.push(result)
             if samples and len(push.wall) > warmup:
@@ -237,6 +241,7 @@ def bench_pose_stages(video: Path, frames: int, window: int) -> tuple[dict[str, 
         "persons_per_frame": persons / max(1, frames),
         "decode_ms": decode.summary(skip=warmup),
         "pose_ms": pose.summary(skip=warmup),
+        "camera_motion_ms": turn.summary(skip=warmup),
         "window_per_frame_ms": push.summary(skip=warmup),
         "window_per_window_ms": summary(*per_window),
         "windows": len(windows),

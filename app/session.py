@@ -29,6 +29,7 @@ from pose.errors import SourceError
 from pose.sources import CameraSource, FrameSource, VideoSource
 
 if TYPE_CHECKING:
+    from pose.camera_motion import MotionEstimator
     from pose.estimator import Detector, PoseEstimator
 
 log = logging.getLogger(__name__)
@@ -154,9 +155,11 @@ def load_recognizer(config: LiveConfig, labels: Sequence[str], from_pose: bool =
     return recognizer
 
 
-def pose_estimator(config: LiveConfig, detector: Detector | None = None) -> PoseEstimator:
+def pose_estimator(
+    config: LiveConfig, detector: Detector | None = None, motion: MotionEstimator | None = None
+) -> PoseEstimator:
     """The app's pose stage for this configuration (its --pose-backend; ``detector`` stands in for
-    the backend's model)."""
+    the backend's model, ``motion`` for the measurement of the camera's motion)."""
     from pose.estimator import PoseEstimator
 
     return PoseEstimator(
@@ -164,6 +167,7 @@ def pose_estimator(config: LiveConfig, detector: Detector | None = None) -> Pose
         detector=detector,
         pose_backend=config.pose_backend,
         search_every_s=config.search_every_s,
+        camera_motion=motion,
     )
 
 
@@ -173,12 +177,13 @@ def build_pipeline(
     recognizer: Recognizer,
     sinks: Sequence[Callable[[Prediction], None]] = (),
     detector: Detector | None = None,
+    motion: MotionEstimator | None = None,
 ) -> Pipeline:
     """Wire the stages for this source: pose only where frames are images, pacing unless --fast.
 
-    ``detector`` stands in for MediaPipe (recorded detections, to re-score a video quickly); the
-    rest of the pose stage is the app's own."""
-    estimator = pose_estimator(config, detector) if inp.needs_pose else None
+    ``detector`` stands in for MediaPipe and ``motion`` for the camera's measured motion (recorded
+    detections, to re-score a video quickly); the rest of the pose stage is the app's own."""
+    estimator = pose_estimator(config, detector, motion) if inp.needs_pose else None
     recording = inp.kind != "camera"
     contract = model_preprocess(recognizer)  # windows made as the checkpoint's model was trained
     return Pipeline(

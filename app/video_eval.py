@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_USAGE = 0, 2
 # Bumped when the cache file's layout changes: older files are then ignored, never misread.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: the camera's measured motion per frame (pose.camera_motion)
 STILL, ABSENT = "(still)", "(absent)"
 TOP_K = 5
 
@@ -114,6 +114,7 @@ class Detections:
     t_media: np.ndarray  # (T,) seconds
     timestamps_ms: np.ndarray  # (T,) the detector's timestamps, the key for replay
     frames: list[list[RawPose]] = field(default_factory=list)
+    shifts: np.ndarray | None = None  # (T, 2) the background's motion per frame, NaN where unknown
 
     def save(self, path: Path) -> None:
         counts = np.array([len(f) for f in self.frames], np.int32)
@@ -133,8 +134,15 @@ class Detections:
                 "counts": counts,
                 "world": world.astype(np.float32),
                 "image": image.astype(np.float32),
+                "shifts": self.shift_table(),
             },
         )
+
+    def shift_table(self) -> np.ndarray:
+        """(T, 2) float64 shifts, NaN for frames without one (all NaN when none were recorded)."""
+        if self.shifts is None:
+            return np.full((len(self.frames), 2), np.nan)
+        return np.asarray(self.shifts, np.float64).reshape(len(self.frames), 2)
 
     @classmethod
     def load(cls, path: Path) -> Detections:
@@ -153,6 +161,9 @@ class Detections:
                 [(world[k], image[k]) for k in range(starts[i], starts[i + 1])] for i in range(len(counts))
             ]
             height, width = (int(v) for v in data["size"])
+            shifts = np.asarray(data["shifts"], np.float64)
+            if shifts.shape != (len(counts), 2):
+                raise SkeletonError(f"{path}: inconsistent detections cache")
             return cls(
                 str(data["backend"]),
                 float(data["fps"]),
@@ -160,6 +171,7 @@ class Detections:
                 np.asarray(data["t_media"], np.float64),
                 np.asarray(data["timestamps_ms"], np.int64),
                 frames,
+                shifts,
             )
 
 
@@ -188,6 +200,7 @@ def detect_video(video: Path, config: LiveConfig, progress: bool = True) -> Dete
     frames: list[list[RawPose]] = []
     times: list[float] = []
     stamps: list[int] = []
+    shifts: list[np.ndarray] = []
     size = (0, 0)
     with pose_estimator(config) as estimator, source:
         bar = tqdm(total=source.frame_count, desc=f"pose {video.name}", leave=False, disable=not progress)
@@ -196,13 +209,15 @@ def detect_video(video: Path, config: LiveConfig, progress: bool = True) -> Dete
             frames.append(estimator.last_raw)
             times.append(float(frame.t_media))
             stamps.append(estimator.last_timestamp_ms)
+            shifts.append(np.full(2, np.nan) if estimator.last_shift is None else estimator.last_shift)
             size = frame.image.shape[:2]
             bar.update()
         bar.close()
         backend = estimator.backend_name
     if not frames:
         raise VideoEvalError(f"{video}: no frames decoded")
-    return Detections(backend, source.fps, size, np.array(times), np.array(stamps, np.int64), frames)
+    stamps_ms = np.array(stamps, np.int64)
+    return Detections(backend, source.fps, size, np.array(times), stamps_ms, frames, np.array(shifts))
 
 
 def cached_detections(video: Path, config: LiveConfig, progress: bool = True) -> tuple[Detections, bool]:
@@ -219,12 +234,19 @@ def cached_detections(video: Path, config: LiveConfig, progress: bool = True) ->
 
 
 class RecordedDetector:
-    """A :class:`pose.estimator.Detector` that answers from cached detections, by timestamp."""
+    """A :class:`pose.estimator.Detector` that answers from cached detections, by timestamp; and the
+    :class:`pose.camera_motion.MotionEstimator` that gives the camera motion measured then."""
 
     def __init__(self, detections: Detections) -> None:
         self.name = detections.backend
-        self._by_stamp = dict(zip(detections.timestamps_ms.tolist(), detections.frames, strict=True))
+        stamps = detections.timestamps_ms.tolist()
+        self._by_stamp = dict(zip(stamps, detections.frames, strict=True))
+        self._shifts = dict(zip(stamps, detections.shift_table(), strict=True))
         self.missed = 0
+
+    def shift(self, image: np.ndarray, timestamp_ms: int, people: Sequence[np.ndarray]) -> np.ndarray | None:
+        found = self._shifts.get(timestamp_ms)
+        return None if found is None or not np.isfinite(found).all() else found.copy()
 
     def detect(self, image: np.ndarray, timestamp_ms: int) -> list[RawPose]:
         found = self._by_stamp.get(timestamp_ms)
@@ -261,7 +283,8 @@ def tracked_skeleton(detections: Detections, clip: Clip, face_camera: bool = Tru
     """The most prominent person of a cached video, frame by frame, through the app's pose stage
     (mapping, choice, tracking, camera-space root, smoothing; turned to face the camera unless
     ``face_camera`` is False) as an interchange skeleton labelled with the clip's truth."""
-    estimator = PoseEstimator(max_persons=1, detector=RecordedDetector(detections), face_camera=face_camera)
+    replay = RecordedDetector(detections)
+    estimator = PoseEstimator(max_persons=1, detector=replay, face_camera=face_camera, camera_motion=replay)
     image = np.zeros((*detections.size, 3), np.uint8)
     joints = np.zeros((len(detections.t_media), 25, 3), np.float32)
     valid = np.zeros(len(detections.t_media), bool)
@@ -304,14 +327,14 @@ def score_clip(
     def source() -> FrameSource:
         return CachedVideoSource(detections, str(clip.path))
 
-    detector = RecordedDetector(detections)
-    pipeline = build_pipeline(config, Input(source(), source, "video"), recognizer, [sink], detector)
+    replay = RecordedDetector(detections)
+    pipeline = build_pipeline(config, Input(source(), source, "video"), recognizer, [sink], replay, replay)
     pipeline.start()
     pipeline.wait()
     pipeline.stop()
     if pipeline.error is not None:
         raise pipeline.error
-    return shown, detector.missed
+    return shown, replay.missed
 
 
 def clip_summary(clip: Clip, shown: list[Shown]) -> dict:
@@ -402,7 +425,8 @@ def person_snapshots(clip: Clip, detections: Detections, config: LiveConfig, cou
     from pose.backends.mediapipe import mediapipe_to_ntu25
 
     wanted = set(np.linspace(0, len(detections.t_media) - 1, count).round().astype(int).tolist())
-    estimator = pose_estimator(config, RecordedDetector(detections))
+    replay = RecordedDetector(detections)
+    estimator = pose_estimator(config, replay, replay)
     blank = np.zeros((*detections.size, 3), np.uint8)
     tracked = {}
     for i, t in enumerate(detections.t_media):

@@ -124,7 +124,18 @@ class CameraSpace:
         self.depth_range = (float(depth_range[0]), float(depth_range[1]))
         self.default_depth = float(default_depth)
         self._smoother = smoother
-        self._tracks: dict[int, tuple[np.ndarray, Smoother | None]] = {}  # id -> (last root, filter)
+        # id -> (last root, filter, offset, pan then): the offset (x, y, metres) takes out how far the
+        # camera turned while the person was followed (``turn``), measured as ``pan`` was when it was
+        # last brought up to date.
+        self._tracks: dict[int, tuple[np.ndarray, Smoother | None, np.ndarray, np.ndarray]] = {}
+        self._pan = np.zeros(2)  # the camera's turn since the start, as ray slopes (x/z, y/z)
+
+    def turn(self, shift: np.ndarray, width: int, height: int) -> None:
+        """The background moved by ``shift`` (normalised x, y: :mod:`pose.camera_motion`) since the
+        previous frame: the camera turned the other way. A turn by a small angle moves the ray of
+        every still point by the same slope, so a person's position is corrected by their depth
+        times the slopes the camera turned while they were followed."""
+        self._pan += ray_slopes(np.asarray(shift, np.float64)[None] + 0.5, width, height, self.hfov_deg)[0]
 
     def root(
         self, track_id: int, world: np.ndarray, image: np.ndarray, width: int, height: int, t: float
@@ -138,7 +149,7 @@ class CameraSpace:
         slopes = ray_slopes(image, width, height, self.hfov_deg)
         visibility = np.asarray(image, np.float64)[:, 3]
         weights = np.where(visibility >= MIN_VISIBILITY, visibility, 0.0)
-        last, smooth = self._tracks.get(track_id, (None, None))
+        last, smooth, offset, pan = self._tracks.get(track_id, (None, None, np.zeros(2), self._pan))
         if track_id not in self._tracks and self._smoother is not None:
             smooth = self._smoother()
         found = solve_translation(world, slopes, weights, self.depth_range)
@@ -149,8 +160,12 @@ class CameraSpace:
             found = np.array([0.0, 0.0, self.default_depth]) if last is None else last
         if smooth is not None:
             found = smooth(found, t)
-        self._tracks[track_id] = (found, smooth)
-        return (MEDIAPIPE_TO_KINECT @ found).astype(np.float32)
+        # A still point's ray turned by (pan now - pan then) against the camera: its solved position
+        # moved by its depth times that, which the offset takes back.
+        offset = offset - found[2] * (self._pan - pan)
+        self._tracks[track_id] = (found, smooth, offset, self._pan.copy())
+        placed = found + np.array([offset[0], offset[1], 0.0])
+        return (MEDIAPIPE_TO_KINECT @ placed).astype(np.float32)
 
     def keep(self, track_ids: set[int]) -> None:
         """Forget every track but these (the tracker's live ones)."""

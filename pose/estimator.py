@@ -23,6 +23,7 @@ import numpy as np
 from neuron_base.paths import cache_dir as cache_dir  # re-exported: the detection caches live there
 from pose import backends
 from pose.backends import DEFAULT_POSE_BACKEND, Detection, Detector, PoseBackend, RawPose
+from pose.camera_motion import MOTION_VERSION, BackgroundMotion, MotionEstimator
 from pose.camera_space import DEFAULT_HFOV_DEG, CameraSpace, FaceCamera
 from pose.errors import PoseError
 from pose.follow import FOLLOW_VERSION, SEARCH_EVERY_S, FollowingDetector
@@ -93,11 +94,14 @@ def detection_settings(
     detect_max_side: int | None = DETECT_MAX_SIDE,
     pose_backend_name: str = DEFAULT_POSE_BACKEND,
     follow: tuple[int, float] | None = None,
+    motion_version: int | None = None,
 ) -> dict:
     """Everything that decides what the detector reports for a given frame, for keying caches of
     detections: the detector settings of :class:`PoseEstimator` (``backend`` is the pose backend's
     variant; ``follow`` the number of people followed between searches and the seconds between
-    searches, see :mod:`pose.follow`), and the pose backend's name and version. An option at its
+    searches, see :mod:`pose.follow`; ``motion_version`` how the camera's motion is measured, which
+    recordings keep beside the poses, see :mod:`pose.camera_motion`), and the pose backend's name and
+    version. An option at its
     neutral value (``detect_max_side`` None: full frames; the default pose backend; ``follow`` None:
     every frame searched) is left out, so adding an option does not invalidate caches made without it."""
     settings = {"backend": backend, "num_poses": num_poses, "min_confidence": min_confidence}
@@ -107,6 +111,8 @@ def detection_settings(
         settings["follow"] = [int(follow[0]), float(follow[1]), FOLLOW_VERSION]
     if pose_backend_name != DEFAULT_POSE_BACKEND:
         settings["pose_backend"] = pose_backend_name
+    if motion_version is not None:
+        settings["camera_motion"] = motion_version
     return settings | {pose_backend_name: backends.pose_backend(pose_backend_name).version()}
 
 
@@ -115,7 +121,7 @@ def live_detection_settings(max_persons: int, search_every_s: float | None = SEA
     ``max_persons`` and ``search_every_s``), for keying caches of its detections without opening a
     detector."""
     follow = (max_persons, search_every_s) if search_every_s else None
-    return detection_settings(default_candidates(max_persons), follow=follow)
+    return detection_settings(default_candidates(max_persons), follow=follow, motion_version=MOTION_VERSION)
 
 
 @dataclass
@@ -410,6 +416,10 @@ class PoseEstimator:
     ``candidates`` is how many persons the detector looks for (default: ``default_candidates``); of
     those, the ``max_persons`` most prominent are tracked and reported (see :func:`prominence`).
     ``face_camera`` turns each person to face the camera (see :class:`pose.camera_space.FaceCamera`).
+    ``follow_camera`` takes the camera's own turns (panning, a hand-held camera's bobbing) out of
+    everyone's camera-space position, measured by ``camera_motion`` (default: the background's
+    optical flow, :mod:`pose.camera_motion`; a replay gives what was measured); ``last_shift`` is
+    the last frame's measurement (recorded with ``last_raw``).
     ``detect_max_side`` shrinks larger frames before detection (None: full resolution).
     ``search_every_s``: the backend's model looks for every candidate this often and follows the
     reported persons on crops in between (:mod:`pose.follow`; None: it looks for every candidate on
@@ -434,6 +444,8 @@ class PoseEstimator:
         detect_max_side: int | None = DETECT_MAX_SIDE,
         pose_backend: str = DEFAULT_POSE_BACKEND,
         search_every_s: float | None = SEARCH_EVERY_S,
+        camera_motion: MotionEstimator | None = None,
+        follow_camera: bool = True,
     ) -> None:
         if max_persons < 1:
             raise PoseError(f"max_persons must be at least 1, got {max_persons}")
@@ -445,6 +457,9 @@ class PoseEstimator:
         self.max_persons = max_persons
         self.detect_max_side = detect_max_side
         self._camera = CameraSpace(hfov_deg, smoother=_OneEuro if smooth else None) if camera_space else None
+        # The camera's own turns, taken out of everyone's position (pose.camera_motion).
+        self._motion = (camera_motion or BackgroundMotion()) if follow_camera else None
+        self.last_shift: np.ndarray | None = None
         self._facing = FaceCamera() if face_camera else None
         self.candidates = candidates or default_candidates(max_persons)
         if self.candidates < max_persons:
@@ -465,7 +480,13 @@ class PoseEstimator:
             self._backend = FollowingDetector(self._backend, open_follower, search_every_s)
             follow = (max_persons, search_every_s)
         self.detector_settings = detection_settings(
-            self.candidates, backend, min_confidence, detect_max_side, self._pose.name, follow
+            self.candidates,
+            backend,
+            min_confidence,
+            detect_max_side,
+            self._pose.name,
+            follow,
+            MOTION_VERSION if self._motion is not None else None,
         )
         self.last_raw: list[RawPose] = []
         self._tracker = _Tracker(track_distance, track_timeout)
@@ -530,6 +551,12 @@ class PoseEstimator:
         start = time.perf_counter()
         result = PoseResult(frame.index, frame.t_capture, t_media=frame.t_media)
         raw = self.last_raw = self.detect(frame)
+        self.last_shift = None
+        if self._motion is not None and frame.image.ndim == 3:
+            people = [image for _, image in raw]
+            self.last_shift = self._motion.shift(frame.image, self.last_timestamp_ms, people)
+            if self.last_shift is not None and self._camera is not None:
+                self._camera.turn(self.last_shift, frame.image.shape[1], frame.image.shape[0])
         aspect = frame.image.shape[1] / max(frame.image.shape[0], 1) if frame.image.ndim == 3 else 1.0
         found: list[PersonPose] = []
         # By id() of the person (tracking drops and reorders them): the detection and its prominence.

@@ -73,7 +73,7 @@ def test_quick_bench_names_the_machine(quick_report: tuple[dict, str]) -> None:
 def test_quick_bench_times_every_stage(quick_report: tuple[dict, str]) -> None:
     report, text = quick_report
     stages = report["stages"]
-    for key in ("decode_ms", "pose_ms", "window_per_frame_ms", "window_per_window_ms"):
+    for key in ("decode_ms", "pose_ms", "camera_motion_ms", "window_per_frame_ms", "window_per_window_ms"):
         measured(stages[key])
     assert stages["windows"] > 0 and stages["persons_per_frame"] > 0.5  # the sample shows one person
     for backend in ("torch", "onnx"):

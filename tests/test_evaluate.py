@@ -274,5 +274,6 @@ def test_evaluate_reports_both_references_of_the_prior(skeleton_folder, tmp_path
         assert result["overall"] == result["reference"][used], mode
         assert result["reference"]["self"] == runs["auto"]["reference"]["self"]  # the same figures
     with pytest.raises(SystemExit) as exit_:  # argparse's own refusal, naming the choices
-        _evaluate(capsys, "--checkpoint", str(path), "--skeletons", str(skeleton_folder), "--reference", "live")
+        args = ("--checkpoint", str(path), "--skeletons", str(skeleton_folder), "--reference", "live")
+        _evaluate(capsys, *args)
     assert exit_.value.code == 2 and "invalid choice" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from pose.backends.mediapipe import BACKEND as MEDIAPIPE
+from pose.camera_motion import MOTION_VERSION
 from pose.estimator import PoseEstimator, detection_settings, live_detection_settings
 from pose.follow import FOLLOW_VERSION, SEARCH_EVERY_S, FollowingDetector, crop_box, from_crop
 from pose.layouts import J
@@ -249,7 +250,7 @@ def test_the_setting_reaches_the_pose_stage_and_bad_values_are_one_error_line(sc
         assert not isinstance(est._backend, FollowingDetector) and "follow" not in est.detector_settings
     with pose_estimator(LiveConfig(), FakeBackend()) as est:  # recorded detections: replayed as they are
         assert not isinstance(est._backend, FollowingDetector)
-    assert live_detection_settings(2, None) == detection_settings(4)
+    assert live_detection_settings(2, None) == detection_settings(4, motion_version=MOTION_VERSION)
     assert live_detection_settings(2)["follow"] == [2, SEARCH_EVERY_S, FOLLOW_VERSION]
 
 

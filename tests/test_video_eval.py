@@ -70,8 +70,9 @@ def test_detections_survive_the_cache_round_trip(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     pose = (rng.normal(size=(33, 3)).astype(np.float32), rng.uniform(size=(33, 4)).astype(np.float32))
     frames = [[pose], [], [pose, pose]]
+    shifts = np.array([[np.nan, np.nan], [0.01, -0.002], [0.0, 0.0]])  # the first frame has none
     saved = video_eval.Detections(
-        "tasks", 25.0, (360, 640), np.arange(3) / 25.0, np.array([0, 40, 80]), frames
+        "tasks", 25.0, (360, 640), np.arange(3) / 25.0, np.array([0, 40, 80]), frames, shifts
     )
     saved.save(tmp_path / "d.npz")
     loaded = video_eval.Detections.load(tmp_path / "d.npz")
@@ -81,6 +82,10 @@ def test_detections_survive_the_cache_round_trip(tmp_path: Path) -> None:
     replay = video_eval.RecordedDetector(loaded)
     assert len(replay.detect(np.zeros((1, 1, 3), np.uint8), 80)) == 2 and replay.missed == 0
     assert replay.detect(np.zeros((1, 1, 3), np.uint8), 81) == [] and replay.missed == 1
+    # The camera's motion as it was measured, by timestamp (None where it was not known).
+    blank = np.zeros((1, 1, 3), np.uint8)
+    assert replay.shift(blank, 0, []) is None and replay.shift(blank, 81, []) is None
+    np.testing.assert_array_equal(replay.shift(blank, 40, []), [0.01, -0.002])
 
 
 def clip_row(truth: str, counts: dict[str, int], ranks: list[int]) -> dict:
