@@ -67,8 +67,10 @@ def test_benchmark_runs_end_to_end_in_tiny_mode(tmp_path) -> None:
         scorings = set(out["summary"][variant])
         assert {"names/none/fine", "names/centre/all", "bank/none/fine", "bank+names/prior/all"} <= scorings
         # The prior with the held-out windows' own mean beside the training mean (train.py evaluate's
-        # --reference self); only for the calibrations that have a reference.
+        # --reference self) and with evaluate's default choice (auto); only for the calibrations that
+        # have a reference.
         assert {"bank+names/prior+centre@self/all", "names/prior@self/fine"} <= scorings
+        assert "names/prior@auto/all" in scorings
         assert not any(k.endswith("@self/all") and "/none" in k for k in scorings)
         for scoring, table in out["summary"][variant].items():
             assert set(table) == {"utkinect", "cmu8", "mean"}, (variant, scoring)

@@ -226,17 +226,32 @@ def test_choose_reference_takes_the_scored_windows_own_mean_from_enough_windows(
     import torch
     import torch.nn.functional as F
 
-    from training.evaluate import SELF_REFERENCE_MIN, choose_reference
+    from training.evaluate import (
+        SELF_REFERENCE_MIN,
+        SELF_SHIFT,
+        choose_reference,
+        reference_shift,
+        self_weight,
+    )
 
     torch.manual_seed(0)
-    training = torch.randn(6, 16)
-    many = torch.randn(SELF_REFERENCE_MIN, 6, 16) + 3.0  # leaning away from the training mean
-    ref, used = choose_reference(many, training)
-    assert used == "self" and torch.allclose(ref, F.normalize(many, dim=-1).mean(0))
-    ref, used = choose_reference(many[:-1], training)  # too few windows for their own mean
-    assert used == "training" and ref is training
-    assert choose_reference(many[:3], training, "self")[1] == "self"
-    assert choose_reference(many, training, "training") == (training, "training")
+    many = torch.randn(SELF_REFERENCE_MIN, 6, 16) + 3.0
+    own = F.normalize(many, dim=-1).mean(0)
+    training = F.normalize(torch.randn(6, 16), dim=-1) * 0.5  # far from the windows' own mean
+    assert reference_shift(own, training) >= SELF_SHIFT[1]
+    ref, weight = choose_reference(many, training)
+    assert weight == 1.0 and torch.allclose(ref, own)
+    ref, weight = choose_reference(many[:-1], training)  # too few windows for their own mean
+    assert weight == 0.0 and ref is training
+    near = own * 0.9  # a set recorded like the training data: its mean close to the training mean
+    assert reference_shift(own, near) < SELF_SHIFT[0] and choose_reference(many, near) == (near, 0.0)
+    # Between the two: the training mean moved toward the windows' own, in proportion.
+    middle = own / (1 + sum(SELF_SHIFT) / 2)  # its shift is the ramp's midpoint
+    ref, weight = choose_reference(many, middle)
+    assert weight == pytest.approx(0.5, abs=1e-4) and torch.allclose(ref, (own + middle) / 2, atol=1e-5)
+    assert self_weight(many, None) == 1.0  # no training mean: the windows' own
+    assert choose_reference(many[:3], training, "self")[1] == 1.0
+    assert choose_reference(many, training, "training") == (training, 0.0)
     with pytest.raises(ValueError, match="unknown reference"):
         choose_reference(many, training, "live")
 
@@ -266,13 +281,16 @@ def test_evaluate_reports_both_references_of_the_prior(skeleton_folder, tmp_path
         assert code == 0, err
         runs[mode] = json.loads(out)
     auto = runs["auto"]["reference"]
-    assert auto["used"] == "training" and auto["windows"] == 6  # six files: too few for their own mean
-    assert set(auto) == {"used", "windows", "training", "self"}
-    assert runs["self"]["reference"]["used"] == "self"
-    for mode, result in runs.items():
-        used = result["reference"]["used"]
-        assert result["overall"] == result["reference"][used], mode
-        assert result["reference"]["self"] == runs["auto"]["reference"]["self"]  # the same figures
+    assert auto["self_weight"] == 0.0 and auto["windows"] == 6  # six files: too few for their own mean
+    assert set(auto) == {"self_weight", "windows", "shift", "training", "self"} and auto["shift"] > 0
+    assert runs["self"]["reference"]["self_weight"] == 1.0
+    assert runs["auto"]["overall"] == auto["training"] and runs["training"]["overall"] == auto["training"]
+    assert runs["self"]["overall"] == runs["self"]["reference"]["self"]
+    for result in runs.values():  # the same two figures whichever served
+        assert (
+            result["reference"]["self"] == auto["self"]
+            and result["reference"]["training"] == auto["training"]
+        )
     with pytest.raises(SystemExit) as exit_:  # argparse's own refusal, naming the choices
         args = ("--checkpoint", str(path), "--skeletons", str(skeleton_folder), "--reference", "live")
         _evaluate(capsys, *args)

@@ -46,6 +46,7 @@ from training import config as C
 from training.data import WindowDataset, load_source, load_store
 from training.distributed import Dist
 from training.engine import embed, reference_embedding
+from training.evaluate import choose_reference
 from training.metrics import topk_correct
 
 log = logging.getLogger("training.benchmark")
@@ -158,12 +159,15 @@ def score_fold(
     out: dict[str, dict[str, dict[str, float]]] = {"kept": {}, "new_words": {}}
     rows = np.isin(targets, new)
     remap = {c: j for j, c in enumerate(new)}
-    # The prior's reference: the training mean, and ("@self") the scored windows' own mean, as
-    # ``train.py evaluate --reference self`` takes it (the new words' from their own windows).
+    # The prior's reference: the training mean; ("@self") the scored windows' own mean, as
+    # ``train.py evaluate --reference self`` takes it (the new words' from their own windows); and
+    # ("@auto") whichever of the two ``train.py evaluate``'s default takes.
     references = [("", reference, reference)]
     if len(emb):
         own_new = reference_embedding(emb[rows]) if rows.any() else None
         references.append(("@self", reference_embedding(emb), own_new))
+        auto_new = choose_reference(emb[rows], reference)[0] if rows.any() else None  # its own weight
+        references.append(("@auto", choose_reference(emb, reference)[0], auto_new))
     for text_name, class_emb in texts.items():
         for calibration, (tag, ref, sub_ref) in product(CALIBRATIONS, references):
             if (needs_reference(calibration) and ref is None) or (tag and not needs_reference(calibration)):
