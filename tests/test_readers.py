@@ -300,6 +300,18 @@ def test_bvh_other_rig_names_give_the_same_skeleton():
     np.testing.assert_allclose(read_bvh(renamed).joints, read_bvh(bvh).joints)
 
 
+def test_bvh_joint_with_two_channels_lines_is_one_error():
+    """Found by the fuzzer: a second CHANNELS line for one joint counted its columns but kept only its
+    names, so the motion rows were read short and forward kinematics indexed past them."""
+    text = (
+        "HIERARCHY\nROOT Hips\n{\n OFFSET 0 0 0\n CHANNELS 3 Xposition Yposition Zposition\n"
+        " CHANNELS 3 Zrotation Xrotation Yrotation\n End Site\n {\n OFFSET 0 1 0\n }\n}\n"
+        "MOTION\nFrames: 1\nFrame Time: 0.0333\n0 0 0 0 0 0\n"
+    )
+    with pytest.raises(SkeletonError, match="two CHANNELS lines"):
+        read_bvh(text)
+
+
 @pytest.mark.slow
 def test_bandai_full_read_is_fast():
     start = time.perf_counter()

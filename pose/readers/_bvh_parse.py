@@ -100,6 +100,8 @@ def _parse_hierarchy(tokens: list[str], source: str):
                     raise SkeletonError(
                         f"{source}: bad CHANNELS line {quote(' '.join(tokens[i : i + 2 + count]))}"
                     )
+                if channels[stack[-1]]:  # a second line would leave its columns out of the frames
+                    raise SkeletonError(f"{source}: joint {quote(names[stack[-1]])} has two CHANNELS lines")
                 channels[stack[-1]] = names_here
                 columns[stack[-1]] = np.arange(column, column + count)
                 column += count
