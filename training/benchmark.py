@@ -166,7 +166,7 @@ def score_fold(
     if len(emb):
         own_new = reference_embedding(emb[rows]) if rows.any() else None
         references.append(("@self", reference_embedding(emb), own_new))
-        auto_new = choose_reference(emb[rows], reference)[0] if rows.any() else None  # its own weight
+        auto_new = choose_reference(emb[rows], reference)[0] if rows.any() else None
         references.append(("@auto", choose_reference(emb, reference)[0], auto_new))
     for text_name, class_emb in texts.items():
         for calibration, (tag, ref, sub_ref) in product(CALIBRATIONS, references):
