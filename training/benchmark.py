@@ -233,11 +233,13 @@ def rescore(fold_dir: Path, cfg: C.TrainConfig) -> dict[str, object]:
         with atomic_path(cached) as tmp, open(tmp, "wb") as fh:
             np.save(fh, reference.numpy(), allow_pickle=False)
     encoder = get_text_encoder(cfg.text_encoder, cache_dir=Path(cfg.data.cache_dir) / "text")
-    if meta.text_encoder != split_encoder(meta.text_encoder):  # scored before the split had one encoder
+    split = split_encoder(meta.text_encoder)
+    if result.get("split_encoder", meta.text_encoder) != split:  # split before it had one encoder
         # With every group of the training sets training (benchmark folds), their labels are its labels.
         sources = [load_source(C.shared_source(name), cfg.data.cache_dir) for name in result["train_sets"]]
         training = sorted({str(v) for source in sources for v in source.labels})
         result["in_training"] = known_names(list(result["classes"]), training, cfg)
+    result["split_encoder"] = split  # the encoder that decided ``in_training``: not decided again
     _score_into(result, emb, labels, groups, model.logit_scale.item(), reference, encoder, cfg)
     atomic_write_text(fold_dir / "result.json", json.dumps(result, indent=2))
     return result
@@ -307,6 +309,7 @@ def run_fold(recipe: C.TrainConfig, fold: Fold, out: Path, d: Dist) -> dict[str,
         "train_labels": len(training_labels),
         "classes": classes,
         "in_training": known_names(classes, training_labels, cfg),
+        "split_encoder": split_encoder(cfg.text_encoder),
     }
     reference = read_checkpoint_meta(out / "neuron.pt").reference()
     _score_into(result, emb, labels, groups, model.logit_scale.item(), reference, encoder, cfg)
