@@ -454,8 +454,9 @@ def _parser() -> argparse.ArgumentParser:
                 "--reference",
                 choices=REFERENCES,
                 default="auto",
-                help="the prior calibration's mean window: the scored files' own (self; no labels used), "
-                f"the checkpoint's training mean, or auto (self from {SELF_REFERENCE_MIN} files on)",
+                help="with --skeletons, the prior calibration's mean window: the scored files' own (self; "
+                "no labels used), the checkpoint's training mean, or auto (self from "
+                f"{SELF_REFERENCE_MIN} files on)",
             )
         C.add_config_flags(p)
     p = sub.add_parser("export", help="copy a checkpoint for shipping (optionally float16 weights)")
