@@ -290,8 +290,8 @@ def evaluate_folder(
         if reference is not None:
             figures["shift"] = reference_shift(own, reference)
         for name, ref in {"training": reference, "self": own}.items():
-            if ref is not None:
-                lg = final_logits(ref)
+            if ref is not None:  # the chosen one's logits are there already
+                lg = logits if (name == "self") == bool(weight) else final_logits(ref)
                 figures[name] = {"top1": float(topk_correct(lg, targets, 1).mean()),
                                  "top5": float(topk_correct(lg, targets, 5).mean())}  # fmt: skip
         out["reference"] = figures
