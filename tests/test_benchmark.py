@@ -9,7 +9,8 @@ import pytest
 
 from tests.conftest import ROOT, shared_path
 from tests.doubles import quick_run
-from training.benchmark import name_key, plan, score, summarise
+from training.benchmark import name_key, plan, summarise
+from training.metrics import set_scores
 
 
 def test_name_key_treats_inflections_and_filler_as_the_same_name() -> None:
@@ -23,7 +24,7 @@ def test_score_reports_class_balance_and_collapse() -> None:
     targets = np.array([0, 0, 0, 0, 1, 2])
     logits = np.zeros((6, 3))
     logits[:, 0] = 1.0  # every window says class 0
-    out = score(logits, targets, 3)
+    out = set_scores(logits, targets, 3)
     assert out["top1"] == pytest.approx(1 / 3)  # class 0 perfect, 1 and 2 never
     assert out["top1_samples"] == pytest.approx(4 / 6)
     assert out["max_label_share"] == 1.0

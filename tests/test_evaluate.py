@@ -178,9 +178,13 @@ def test_evaluate_folder_prints_the_promised_json(tiny_checkpoint, skeleton_fold
     assert result["files"] == 6
     assert result["labels"] == ["pick up with one hand", "sit down", "stand up"]
     assert result["prompt_mode"] == "names"
-    assert set(result["overall"]) == {"top1", "top5"}
-    assert 0.0 <= result["overall"]["top1"] <= result["overall"]["top5"] <= 1.0
-    assert result["overall"]["top5"] == 1.0  # three labels: the true one is always among the top 5
+    overall = result["overall"]
+    assert set(overall) == {"top1", "top5", "class_balanced_top1", "class_balanced_top5", "max_label_share",
+                            "most_frequent_label"}  # fmt: skip
+    assert 0.0 <= overall["top1"] <= overall["top5"] <= 1.0
+    assert overall["top5"] == 1.0  # three labels: the true one is always among the top 5
+    assert overall["class_balanced_top1"] == pytest.approx(overall["top1"])  # two files of each label
+    assert overall["most_frequent_label"] in result["labels"] and 1 / 3 <= overall["max_label_share"] <= 1.0
     assert {k: v["count"] for k, v in result["per_class"].items()} == {
         "pick up with one hand": 2,
         "sit down": 2,
@@ -284,3 +288,14 @@ def test_evaluate_reports_both_references_of_the_prior(skeleton_folder, tmp_path
         args = ("--checkpoint", str(path), "--skeletons", str(skeleton_folder), "--reference", "live")
         _evaluate(capsys, *args)
     assert exit_.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_overall_weighs_every_class_once_and_names_the_collapse() -> None:
+    from training.evaluate import overall
+
+    targets = np.array([0, 0, 0, 0, 1, 2])
+    logits = np.zeros((6, 3))
+    logits[:, 0] = 1.0  # every file gets "walk"
+    out = overall(logits, targets, ["walk", "sit down", "jump"])
+    assert out["top1"] == pytest.approx(4 / 6) and out["class_balanced_top1"] == pytest.approx(1 / 3)
+    assert out["most_frequent_label"] == "walk" and out["max_label_share"] == 1.0

@@ -101,9 +101,9 @@ def fold_logits(
 
 def top1(logits: np.ndarray, targets: np.ndarray) -> float | None:
     """Class-balanced top-1 (None without two classes to choose from)."""
-    from training.benchmark import score
+    from training.metrics import set_scores
 
-    return score(logits, targets, logits.shape[1])["top1"] if logits.shape[1] >= 2 else None
+    return set_scores(logits, targets, logits.shape[1])["top1"] if logits.shape[1] >= 2 else None
 
 
 def bench(dirs: list[Path], key: str, cache_dir: Path) -> dict[str, dict[str, float]]:

@@ -47,7 +47,7 @@ from training.data import WindowDataset, load_source, load_store
 from training.distributed import Dist
 from training.engine import embed, reference_embedding
 from training.evaluate import choose_reference
-from training.metrics import topk_correct
+from training.metrics import set_scores
 
 log = logging.getLogger("training.benchmark")
 
@@ -124,22 +124,6 @@ def names_in_training(names: list[str], training: list[str], encoder: TextEncode
 # scoring
 
 
-def score(fused_logits: np.ndarray, targets: np.ndarray, n_classes: int) -> dict[str, float]:
-    """Class-balanced top-1/top-5 and the most frequent prediction's share."""
-    top1 = topk_correct(fused_logits, targets, 1)
-    top5 = topk_correct(fused_logits, targets, min(5, n_classes))
-    present = np.unique(targets)
-    pred = fused_logits.argmax(1)
-    return {
-        "top1": float(np.mean([top1[targets == c].mean() for c in present])),
-        "top5": float(np.mean([top5[targets == c].mean() for c in present])),
-        "top1_samples": float(top1.mean()),
-        "max_label_share": float(np.bincount(pred, minlength=n_classes).max() / max(len(pred), 1)),
-        "classes": int(n_classes),
-        "samples": int(len(targets)),
-    }
-
-
 def score_fold(
     emb: torch.Tensor,
     labels: list[str],
@@ -179,10 +163,12 @@ def score_fold(
             )
             for rule in FUSIONS:
                 key = f"{text_name}/{calibration}{tag}/{rule}"
-                out["kept"][key] = score(fuse(steps, rule).double().numpy(), targets, len(classes))
+                out["kept"][key] = set_scores(fuse(steps, rule).double().numpy(), targets, len(classes))
                 if sub_steps is not None:
                     sub = fuse(sub_steps, rule).double().numpy()
-                    out["new_words"][key] = score(sub, np.array([remap[t] for t in targets[rows]]), len(new))
+                    out["new_words"][key] = set_scores(
+                        sub, np.array([remap[t] for t in targets[rows]]), len(new)
+                    )
     return out
 
 

@@ -25,7 +25,14 @@ from pose.skeleton import load_npz
 from training.data import DataError
 from training.distributed import Dist
 from training.engine import ClassTexts, embed, fused, reference_embedding, run_sharded, step_logits
-from training.metrics import choose_calibration, gzsl_metrics, per_class_topk, topk_correct, zsl_metrics
+from training.metrics import (
+    choose_calibration,
+    gzsl_metrics,
+    per_class_topk,
+    set_scores,
+    topk_correct,
+    zsl_metrics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +228,23 @@ def example_scores(
     return fused_cosines(emb.float().numpy(), protos, model.config.fusion), has, counts
 
 
+def overall(logits: np.ndarray, targets: np.ndarray, labels: list[str]) -> dict[str, object]:
+    """A scored folder's summary: top-1/top-5 by file (the field's protocol), class-balanced (each class
+    counts once: the cross-data-set benchmark's measure, fair to a set whose classes differ in size),
+    and the most frequent answer with its share of the files (a collapse alarm)."""
+    s = set_scores(logits, targets, len(labels))
+    return {
+        "top1": s["top1_samples"],
+        "top5": float(topk_correct(logits, targets, 5).mean()),
+        "class_balanced_top1": s["top1"],
+        "class_balanced_top5": s["top5"],
+        "max_label_share": s["max_label_share"],
+        "most_frequent_label": labels[
+            int(np.bincount(np.asarray(logits).argmax(1), minlength=len(labels)).argmax())
+        ],
+    }
+
+
 def evaluate_folder(
     model: NeuronModel,
     texts_for,
@@ -277,10 +301,7 @@ def evaluate_folder(
         "labels": labels,
         "prompt_mode": mode,
         "labels_with_descriptions": [c for c, h in zip(labels, texts.has_description, strict=True) if h],
-        "overall": {
-            "top1": float(topk_correct(logits, targets, 1).mean()),
-            "top5": float(topk_correct(logits, targets, 5).mean()),
-        },
+        "overall": overall(logits, targets, labels),
         "per_class": per_class,
     }
     if needs_reference(calibration):
@@ -292,8 +313,7 @@ def evaluate_folder(
         for name, ref in {"training": reference, "self": own}.items():
             if ref is not None:  # the chosen one's logits are there already
                 lg = logits if (name == "self") == bool(weight) else final_logits(ref)
-                figures[name] = {"top1": float(topk_correct(lg, targets, 1).mean()),
-                                 "top5": float(topk_correct(lg, targets, 5).mean())}  # fmt: skip
+                figures[name] = overall(lg, targets, labels)
         out["reference"] = figures
     if ex is not None:
         out["examples_per_label"] = counts
