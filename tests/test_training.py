@@ -64,6 +64,8 @@ def test_config_errors_name_the_field(tmp_path):
         C.from_dict({"data": {"sources": ["kinect=/x"]}})
     with pytest.raises(C.ConfigError, match="unknown config"):
         C.resolve("ntu999")
+    with pytest.raises(C.ConfigError, match="neuron.soft_targets must be a temperature"):
+        C.from_dict({"neuron": {"soft_targets": 2.0}}).validate()
     (tmp_path / "bad.yaml").write_text("- a list\n")
     with pytest.raises(C.ConfigError, match="mapping"):
         C.load_yaml(tmp_path / "bad.yaml")
@@ -351,3 +353,23 @@ def test_on_the_spot_keeps_the_first_root_and_the_limbs_about_it():
     np.testing.assert_allclose(relative(y), relative(x), atol=1e-5)  # limbs move as before
     assert np.all(y[:, 30:] == 0) and np.all(y[:, :5, :, 1] == 0)
     assert not np.allclose(y, x)
+
+
+def test_soft_targets_share_a_window_between_labels_whose_names_coincide():
+    import torch
+    import torch.nn.functional as F
+
+    from training.engine import _loss, soft_targets
+
+    assert soft_targets(torch.ones(3, 6, 2, 4), 0.0) is None  # 0: one-hot, as trained so far
+    names = torch.tensor([[1.0, 0, 0, 0], [1.0, 0, 0, 0], [0.9, 0.44, 0, 0], [0, 0, 1.0, 0]])  # 0 = 1, 2 near
+    class_emb = names[:, None, None, :].expand(4, 6, 3, 4)  # every step and prompt alike
+    q = soft_targets(class_emb, 0.05)
+    assert torch.allclose(q.sum(1), torch.ones(4))
+    assert q[0, 0] == pytest.approx(q[0, 1].item()) and q[0, 0] > q[0, 2] > q[0, 3]  # same name: equal share
+    assert q[2, 2] == q[2].max() and q[3, 3] > 0.99  # a label no other resembles keeps its window
+    logits, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 3, 3])
+    assert torch.allclose(
+        _loss(logits, y, torch.eye(4)), F.cross_entropy(logits, y)
+    )  # one-hot rows: plain CE
+    assert not torch.allclose(_loss(logits, y, q), F.cross_entropy(logits, y))

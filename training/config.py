@@ -102,6 +102,11 @@ class StageConfig:
     milestones: list[int] = field(default_factory=list)
     lr_decay: float = 0.1
     warmup_epochs: int = 0
+    # Soft targets from the labels' name similarity (training.engine.soft_targets): the temperature, 0 =
+    # one-hot. Why: the 181 training labels come from nine sets and several nearly coincide ("walk" and
+    # "walking", "jump" and "jumping", sword slashes to either side); a one-hot loss pushes their windows
+    # apart, against the text space that new words are scored in.
+    soft_targets: float = 0.0
 
 
 @dataclass
@@ -192,6 +197,12 @@ class TrainConfig:
         if not 0 <= self.augment.travel_drop <= 1:
             got = self.augment.travel_drop
             raise ConfigError(f"augment.travel_drop must be a probability (0 to 1), got {got!r}")
+        for stage in ("pretrain", "neuron"):
+            got = getattr(self, stage).soft_targets
+            if not 0 <= got <= 1:
+                raise ConfigError(
+                    f"{stage}.soft_targets must be a temperature from 0 (off) to 1, got {got!r}"
+                )
         overlap = {c.lower() for c in self.split.unseen} & {c.lower() for c in self.split.val_classes}
         if overlap:
             raise ConfigError(f"classes both unseen and validation: {', '.join(sorted(overlap))}")

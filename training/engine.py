@@ -127,10 +127,33 @@ def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
 # one epoch of each stage
 
 
+def soft_targets(class_emb: torch.Tensor, temperature: float) -> torch.Tensor | None:
+    """(C, C) target distributions, row y for a window of class y: softmax over the classes of the
+    cosine between their name prototypes (``class_emb`` (C, 6, K, D), steps and prompts averaged) over
+    ``temperature``. The class itself has cosine 1, so it keeps the largest share; a label whose name
+    nearly coincides (cosine 0.94 at temperature 0.05: weight exp(-1.2) of its own) shares some; an
+    unrelated one (cosine 0.5) gets exp(-10). None at temperature 0 (one-hot targets)."""
+    if temperature <= 0:
+        return None
+    protos = F.normalize(F.normalize(class_emb.float(), dim=-1).mean(dim=(1, 2)), dim=-1)
+    return torch.softmax(protos @ protos.T / temperature, dim=1)
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
+    return F.cross_entropy(logits, y if targets is None else targets[y])
+
+
 def pretrain_epoch(
-    model: nn.Module, loader: DataLoader, opt: torch.optim.Optimizer, cfg: StageConfig, epoch: int, d: Dist
+    model: nn.Module,
+    loader: DataLoader,
+    opt: torch.optim.Optimizer,
+    cfg: StageConfig,
+    epoch: int,
+    d: Dist,
+    targets: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """Plain classification over the training classes (the backbone's classifier head)."""
+    """Plain classification over the training classes (the backbone's classifier head); ``targets``:
+    soft target rows per class (:func:`soft_targets`), else one-hot."""
     model.train()
     total, correct, loss_sum = 0, 0, 0.0
     steps = len(loader)
@@ -139,7 +162,7 @@ def pretrain_epoch(
         _set_lr(opt, lr_at(cfg, epoch + step / max(steps, 1)))
         x, y = x.to(d.device), y.to(d.device)
         logits = model(x)
-        loss = F.cross_entropy(logits, y)
+        loss = _loss(logits, y, targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -171,8 +194,10 @@ def neuron_epoch(
     epoch: int,
     seed: int,
     d: Dist,
+    targets: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """Cross-entropy over the training classes' texts, averaged over the six steps."""
+    """Cross-entropy over the training classes' texts, averaged over the six steps (against ``targets``'
+    soft rows where given, :func:`soft_targets`)."""
     scorer.train()
     rng = np.random.default_rng([seed, epoch, 3])  # same draws on every rank: batches stay in step
     total, correct, loss_sum = 0, 0, 0.0
@@ -183,7 +208,7 @@ def neuron_epoch(
         class_emb = texts.get(batch_prompt_mode(prompt_mode, rng)).to(d.device)
         x, y = x.to(d.device), y.to(d.device)
         logits = scorer(x, class_emb)  # (N, 6, C)
-        loss = torch.stack([F.cross_entropy(logits[:, s], y) for s in range(logits.shape[1])]).mean()
+        loss = torch.stack([_loss(logits[:, s], y, targets) for s in range(logits.shape[1])]).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -64,6 +64,7 @@ from training.engine import (  # noqa: E402
     run_sharded,
     seed_everything,
     set_epoch,
+    soft_targets,
     train_loader,
 )
 from training.evaluate import (  # noqa: E402
@@ -215,10 +216,12 @@ def pretrain(run: Run, resume: bool) -> dict[str, torch.Tensor]:
     loader = train_loader(
         run.dataset("train", train=True), cfg.pretrain.batch_size, d, cfg.seed, cfg.data.num_workers
     )
+    targets = soft_targets(run.texts.subset(range(len(run.split.seen))).names, cfg.pretrain.soft_targets)
+    targets = targets.to(d.device) if targets is not None else None
     t0 = time.time()
     for epoch in range(start, cfg.pretrain.epochs):
         set_epoch(loader, epoch)
-        stats = pretrain_epoch(net, loader, opt, cfg.pretrain, epoch, d)
+        stats = pretrain_epoch(net, loader, opt, cfg.pretrain, epoch, d, targets)
         log.info("pretrain epoch %d/%d: loss %.4f, train acc %.3f (%.0f s)", epoch + 1, cfg.pretrain.epochs,
                  stats["loss"], stats["train_acc"], time.time() - t0)  # fmt: skip
         _save_state(
@@ -299,10 +302,13 @@ def train_neuron(run: Run, backbone: dict[str, torch.Tensor], resume: bool) -> t
     loader = train_loader(
         run.dataset("train", train=True), cfg.neuron.batch_size, d, cfg.seed, cfg.data.num_workers
     )
+    targets = soft_targets(train_texts.names, cfg.neuron.soft_targets)
+    targets = targets.to(d.device) if targets is not None else None
     t0 = time.time()
     for epoch in range(start, cfg.neuron.epochs):
         set_epoch(loader, epoch)
-        stats = neuron_epoch(net, loader, opt, cfg.neuron, train_texts, cfg.prompt_mode, epoch, cfg.seed, d)
+        stats = neuron_epoch(net, loader, opt, cfg.neuron, train_texts, cfg.prompt_mode, epoch, cfg.seed, d,
+                             targets)  # fmt: skip
         score = -1.0
         if split.val_classes and len(val_set):
             emb = embed(model, val_set, cfg.eval_batch_size, d, "validation")
