@@ -4,7 +4,9 @@ Each window is scored on its own, and neighbouring windows overlap by most of th
 scores jitter around a slowly changing truth. An exponential moving average follows the truth;
 hysteresis on top of it keeps the current top label until a rival leads it by a clear margin, and a
 still person (low window motion, with separate enter and leave thresholds) is reported as "no
-action" instead of whatever label the model finds least unlikely for standing. Nobody in view is
+action" instead of whatever label the model finds least unlikely for standing, unless labels in use
+name a held posture ("standing", "doing yoga poses": :func:`neuron_core.labels.names_posture`): then
+the best of those is shown, since holding still is how that posture looks. Nobody in view is
 the "absent" state, and the next person starts afresh.
 
 :class:`ScoringSettings` holds the three knobs and their defaults, the one place they are defined
@@ -16,6 +18,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from neuron_core.labels import names_posture
 
 ACTION = "action"
 STILL = "still"
@@ -68,6 +72,7 @@ class ScoreSmoother:
         self._ema: dict[str, float] = {}
         self._top: str | None = None
         self._still = False
+        self._postures: dict[str, bool] = {}
 
     def update(self, scores: dict[str, float], motion: float | None = None) -> Smoothed:
         alpha, margin = self.settings.smoothing, self.settings.hysteresis
@@ -84,8 +89,19 @@ class ScoreSmoother:
         if motion is not None:
             enter = self.settings.still_threshold
             self._still = motion < enter * STILL_LEAVE_FACTOR if self._still else motion < enter
-        state = STILL if self._still else ACTION
-        return Smoothed(ranked, None if state == STILL else self._top, state)
+        if not self._still:
+            return Smoothed(ranked, self._top, ACTION)
+        postures = [label for label, _ in ranked if self._names_posture(label)]
+        if not postures:
+            return Smoothed(ranked, None, STILL)
+        if self._top not in postures or ema[postures[0]] > ema[self._top] + margin:
+            self._top = postures[0]  # the best posture, with the same hysteresis among postures
+        return Smoothed(ranked, self._top, ACTION)
+
+    def _names_posture(self, label: str) -> bool:
+        if label not in self._postures:
+            self._postures[label] = names_posture(label)
+        return self._postures[label]
 
     def reset(self) -> None:
         """Forget the history (the person left; the next one starts afresh)."""

@@ -7,6 +7,7 @@ action, and the same cached text embedding).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 
@@ -14,6 +15,23 @@ from neuron_core.errors import LabelError
 
 MAX_LABEL_CHARS = 100
 MAX_LABELS = 200
+
+# Words that name a held posture rather than a movement. A person holding still is shown as "still"
+# (app.track_scoring) unless a label in use names a posture: then standing, sitting or a held yoga pose
+# is what the user asked to see. A posture word followed by "up" or "down" is the movement into it
+# ("sit down", "stand up"), not the posture.
+_POSTURE = re.compile(
+    r"\b(stand|standing|stands|sit|sitting|sits|seated|lie|lying|lies|kneel|kneeling|kneels|crouch|"
+    r"crouching|squatting|pose|poses|posing|still|wait|waiting|rest|resting|sleep|sleeping|meditate|"
+    r"meditating|plank|balance|balancing|stretch|stretching|hold|holding)\b(?!\s+(up|down)\b)",
+    re.IGNORECASE,
+)
+
+
+def names_posture(label: str) -> bool:
+    """Does ``label`` name a held posture ("standing", "doing yoga poses", "sitting on a chair"), which a
+    person can do while holding still? "sit down" and "stand up" are movements."""
+    return _POSTURE.search(label) is not None
 
 
 def label_key(label: str) -> str:

@@ -207,3 +207,24 @@ def test_demo_source_says_which_motion_each_frame_shows() -> None:
     assert [f.index for f in frames[:3]] == [0, 1, 2] and frames[-1].t_media == pytest.approx(
         (len(frames) - 1) / 30
     )
+
+
+def test_a_still_person_shows_the_best_posture_label_in_use_and_still_otherwise() -> None:
+    smoother = ScoreSmoother(ScoringSettings(smoothing=1.0, still_threshold=0.05))
+    scores = {"waving": 0.6, "doing yoga poses": 0.1, "standing": 0.3}
+    moving = smoother.update(scores, motion=0.5)
+    assert (moving.state, moving.top) == (ACTION, "waving")
+    held = smoother.update(scores, motion=0.01)  # still: the movement label cannot be what they do
+    assert (held.state, held.top) == (ACTION, "standing")
+    plain = ScoreSmoother(ScoringSettings(still_threshold=0.05))
+    out = plain.update({"waving": 0.6, "sit down": 0.4}, motion=0.01)  # "sit down" is a movement
+    assert (out.state, out.top) == (STILL, None)
+
+
+def test_posture_labels_are_held_postures_not_the_movements_into_them() -> None:
+    from neuron_core.labels import names_posture
+
+    postures = ["standing", "sitting on a chair", "doing yoga poses", "kneeling", "Lying on the floor"]
+    movements = ["sit down", "stand up", "sitting down", "lying down", "walking", "doing squats", "falling"]
+    assert all(names_posture(p) for p in postures)
+    assert not any(names_posture(m) for m in movements)
