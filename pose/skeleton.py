@@ -19,6 +19,11 @@ from pose.layouts import NUM_JOINTS
 MAX_PERSONS = 2
 # Anything further than this from the sensor, in metres, is not a human skeleton in a room.
 MAX_ABS_COORD = 100.0
+# The trunk (spine base to spine at the shoulders) of the people in every set here measures 0.41-0.55 m
+# (median per file). A file whose median trunk is longer than this is not in metres: centimetres (trunk
+# about 45) and millimetres (about 450) would otherwise be scored as silent garbage.
+MAX_TRUNK_M = 5.0
+_SPINE_BASE, _SPINE_SHOULDER = 0, 20
 
 
 @dataclass
@@ -163,4 +168,16 @@ def load_npz(path: str | os.PathLike) -> Skeleton:
         raise SkeletonError(f"{path}: no frame holds a person")
     if label is not None and not label.strip():
         label = None
-    return Skeleton(joints, valid, fps, label=label, source=str(path), meta=meta)
+    skeleton = Skeleton(joints, valid, fps, label=label, source=str(path), meta=meta)
+    trunk = median_trunk(skeleton)
+    if trunk > MAX_TRUNK_M:
+        raise SkeletonError(f"{path}: the trunk (spine base to shoulders) measures {trunk:.3g}: joints must "
+                            "be metres (a person's trunk is about 0.5 m)")  # fmt: skip
+    return skeleton
+
+
+def median_trunk(skeleton: Skeleton) -> float:
+    """Median length of the trunk (spine base to spine at the shoulders) over observed people and frames,
+    in the file's units: a unit check that no pose can fool, unlike the height of the head."""
+    observed = skeleton.joints[skeleton.valid]  # (K, 25, 3)
+    return float(np.median(np.linalg.norm(observed[:, _SPINE_SHOULDER] - observed[:, _SPINE_BASE], axis=-1)))

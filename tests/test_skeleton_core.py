@@ -67,3 +67,15 @@ def test_normalisation_centres_and_resizes():
 def test_bones_form_a_tree():
     children = [c for c, _ in NTU25_BONES]
     assert sorted(children) == list(range(1, NUM_JOINTS))
+
+
+def test_a_file_in_centimetres_is_refused_naming_the_units(tmp_path) -> None:
+    from pose.skeleton import Skeleton, load_npz, save_npz
+
+    joints = np.zeros((10, 25, 3), np.float32)
+    joints[:, 20, 1] = 0.5  # spine at the shoulders 0.5 m above the spine base
+    save_npz(Skeleton.from_single(joints, label="wave"), tmp_path / "m.npz")
+    assert load_npz(tmp_path / "m.npz").label == "wave"
+    np.savez(tmp_path / "cm.npz", joints=joints * 100.0, label="wave")  # centred, so no coordinate > 100
+    with pytest.raises(SkeletonError, match="must be metres"):
+        load_npz(tmp_path / "cm.npz")
