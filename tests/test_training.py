@@ -174,6 +174,20 @@ def test_rotation_keeps_bone_lengths():
     assert not np.allclose(y, x)
 
 
+def test_yaw_turns_about_the_vertical_only_and_is_off_by_default():
+    from training.augment import augment
+
+    x = _window(np.random.default_rng(3))
+    plain = dict(rotation=0.0, bone_scale=0.0, body_scale=0.0, do_mirror=False)
+    assert np.array_equal(augment(x, np.random.default_rng(0), **plain), x)
+    y = augment(x, np.random.default_rng(0), **plain, yaw=1.2)
+    np.testing.assert_allclose(y[1], x[1], atol=1e-6)  # heights unchanged
+    np.testing.assert_allclose(np.hypot(y[0], y[2]), np.hypot(x[0], x[2]), atol=1e-5)  # a turn about y
+    assert not np.allclose(y, x)
+    with pytest.raises(C.ConfigError, match="augment.yaw"):
+        C.from_dict({"augment": {"yaw": 4.0}}).validate()
+
+
 # ---------------------------------------------------------------------------------------------------
 # cache and split on real data
 

@@ -113,10 +113,11 @@ def augment(
     do_mirror: bool,
     depth_noise: float = 0.0,
     still_root: bool = False,
+    yaw: float = 0.0,
 ) -> np.ndarray:
     """Apply the configured augmentations in a fixed order: body shape, travel (``still_root``:
     :func:`on_the_spot`), depth noise (in the sensor's frame, before the viewpoint changes), mirror,
-    then viewpoint."""
+    then viewpoint (``rotation`` per axis, plus ``yaw`` about the vertical)."""
     if bone_scale > 0:
         x = scale_bones(x, rng.uniform(1 - bone_scale, 1 + bone_scale, num_bone_kinds()))
     if body_scale > 0:
@@ -127,6 +128,9 @@ def augment(
         x = depth_jitter(x, rng, depth_noise)
     if do_mirror:
         x = mirror(x)
-    if rotation > 0:
-        x = rotate(x, rng.uniform(-rotation, rotation, 3))
+    if rotation > 0 or yaw > 0:
+        angles = rng.uniform(-rotation, rotation, 3) if rotation > 0 else np.zeros(3)
+        if yaw > 0:  # drawn only when asked for, so recipes without it see the same random stream
+            angles[1] += rng.uniform(-yaw, yaw)
+        x = rotate(x, angles)
     return np.ascontiguousarray(x, dtype=np.float32)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -119,6 +120,9 @@ class AugmentConfig:
     # also the contract's, applied in training and at test time (pose.normalize.NORMALISATIONS)
     normalisation: str = PREPROCESS.normalisation
     rotation: float = 0.3  # radians, uniform per axis
+    # radians of extra turn about the vertical, uniform in [-yaw, yaw] (training.augment.augment): the
+    # Kinect sets were filmed from up to 90 degrees aside, the motion-capture sets face the front; 0 = off
+    yaw: float = 0.0
     bone_scale: float = 0.1  # each bone's length times a factor in [1 - s, 1 + s]
     body_scale: float = 0.1  # whole body times a factor in [1 - s, 1 + s]
     mirror: float = 0.5  # probability of a left/right mirror (labels with left/right are swapped)
@@ -194,6 +198,8 @@ class TrainConfig:
             raise ConfigError("augment.crop_low and augment.crop_high must satisfy 0 < low <= high <= 1")
         if not 0 <= self.augment.depth_jitter <= 0.05:
             raise ConfigError(f"augment.depth_jitter must be 0 to 0.05 m, got {self.augment.depth_jitter!r}")
+        if not 0 <= self.augment.yaw <= math.pi:
+            raise ConfigError(f"augment.yaw must be 0 to pi radians, got {self.augment.yaw!r}")
         if not 0 <= self.augment.travel_drop <= 1:
             got = self.augment.travel_drop
             raise ConfigError(f"augment.travel_drop must be a probability (0 to 1), got {got!r}")

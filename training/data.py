@@ -332,7 +332,8 @@ class WindowDataset(torch.utils.data.Dataset):
         aug = self.aug
         # drawn only when on, so recipes without it keep their random streams
         still = aug.travel_drop > 0 and rng.random() < aug.travel_drop
-        x = augment(x, rng, aug.rotation, aug.bone_scale, aug.body_scale, do_mirror, aug.depth_jitter, still)
+        x = augment(x, rng, aug.rotation, aug.bone_scale, aug.body_scale, do_mirror, aug.depth_jitter, still,
+                    aug.yaw)  # fmt: skip
         return torch.from_numpy(x), target
 
 
