@@ -199,6 +199,17 @@ def _load_state(path: Path) -> dict | None:
 # stage 1: backbone pre-training
 
 
+def _soft_targets(class_emb: torch.Tensor, temperature: float, d: Dist) -> torch.Tensor | None:
+    """The stage's soft target rows on its device (None: one-hot), with how much each label keeps."""
+    targets = soft_targets(class_emb, temperature)
+    if targets is None:
+        return None
+    own = targets.diagonal()
+    log.info("soft targets (temperature %g): a label keeps %.2f of its target on average, %.2f at least",
+             temperature, own.mean().item(), own.min().item())  # fmt: skip
+    return targets.to(d.device)
+
+
 def pretrain(run: Run, resume: bool) -> dict[str, torch.Tensor]:
     """Classification on the training classes; writes backbone.pt and returns the backbone weights."""
     cfg, d = run.cfg, run.d
@@ -216,8 +227,7 @@ def pretrain(run: Run, resume: bool) -> dict[str, torch.Tensor]:
     loader = train_loader(
         run.dataset("train", train=True), cfg.pretrain.batch_size, d, cfg.seed, cfg.data.num_workers
     )
-    targets = soft_targets(run.texts.subset(range(len(run.split.seen))).names, cfg.pretrain.soft_targets)
-    targets = targets.to(d.device) if targets is not None else None
+    targets = _soft_targets(run.texts.subset(range(len(run.split.seen))).names, cfg.pretrain.soft_targets, d)
     t0 = time.time()
     for epoch in range(start, cfg.pretrain.epochs):
         set_epoch(loader, epoch)
@@ -302,8 +312,7 @@ def train_neuron(run: Run, backbone: dict[str, torch.Tensor], resume: bool) -> t
     loader = train_loader(
         run.dataset("train", train=True), cfg.neuron.batch_size, d, cfg.seed, cfg.data.num_workers
     )
-    targets = soft_targets(train_texts.names, cfg.neuron.soft_targets)
-    targets = targets.to(d.device) if targets is not None else None
+    targets = _soft_targets(train_texts.names, cfg.neuron.soft_targets, d)
     t0 = time.time()
     for epoch in range(start, cfg.neuron.epochs):
         set_epoch(loader, epoch)
