@@ -72,7 +72,6 @@ class ScoreSmoother:
         self._ema: dict[str, float] = {}
         self._top: str | None = None
         self._still = False
-        self._postures: dict[str, bool] = {}
 
     def update(self, scores: dict[str, float], motion: float | None = None) -> Smoothed:
         alpha, margin = self.settings.smoothing, self.settings.hysteresis
@@ -91,17 +90,12 @@ class ScoreSmoother:
             self._still = motion < enter * STILL_LEAVE_FACTOR if self._still else motion < enter
         if not self._still:
             return Smoothed(ranked, self._top, ACTION)
-        postures = [label for label, _ in ranked if self._names_posture(label)]
+        postures = [label for label, _ in ranked if names_posture(label)]
         if not postures:
             return Smoothed(ranked, None, STILL)
         if self._top not in postures or ema[postures[0]] > ema[self._top] + margin:
             self._top = postures[0]  # the best posture, with the same hysteresis among postures
         return Smoothed(ranked, self._top, ACTION)
-
-    def _names_posture(self, label: str) -> bool:
-        if label not in self._postures:
-            self._postures[label] = names_posture(label)
-        return self._postures[label]
 
     def reset(self) -> None:
         """Forget the history (the person left; the next one starts afresh)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 
 from neuron_core.errors import LabelError
 
@@ -28,6 +29,7 @@ _POSTURE = re.compile(
 )
 
 
+@lru_cache(maxsize=4 * MAX_LABELS)  # asked for every label in use on every still window
 def names_posture(label: str) -> bool:
     """Does ``label`` name a held posture ("standing", "doing yoga poses", "sitting on a chair"), which a
     person can do while holding still? "sit down" and "stand up" are movements."""
