@@ -235,13 +235,11 @@ def overall(logits: np.ndarray, targets: np.ndarray, labels: list[str]) -> dict[
     s = set_scores(logits, targets, len(labels))
     return {
         "top1": s["top1_samples"],
-        "top5": float(topk_correct(logits, targets, 5).mean()),
+        "top5": s["top5_samples"],
         "class_balanced_top1": s["top1"],
         "class_balanced_top5": s["top5"],
         "max_label_share": s["max_label_share"],
-        "most_frequent_label": labels[
-            int(np.bincount(np.asarray(logits).argmax(1), minlength=len(labels)).argmax())
-        ],
+        "most_frequent_label": labels[s["most_frequent"]],
     }
 
 

@@ -33,15 +33,18 @@ def class_mean(correct: np.ndarray, labels: np.ndarray) -> float:
 def set_scores(fused_logits: np.ndarray, targets: np.ndarray, n_classes: int) -> dict[str, float]:
     """One scored set's headline figures: class-balanced top-1/top-5 (each class counts once, however
     many samples it has: the cross-data-set benchmark's measure), top-1 by sample, and the most
-    frequent prediction's share (a collapse alarm: 1.0 means every sample got the same answer)."""
+    frequent prediction (its class index) and its share (a collapse alarm: 1.0 means every sample got
+    the same answer)."""
     top1 = topk_correct(fused_logits, targets, 1)
     top5 = topk_correct(fused_logits, targets, min(5, n_classes))
-    pred = np.asarray(fused_logits).argmax(1)
+    counts = np.bincount(np.asarray(fused_logits).argmax(1), minlength=n_classes)
     return {
         "top1": class_mean(top1, targets),
         "top5": class_mean(top5, targets),
         "top1_samples": float(top1.mean()),
-        "max_label_share": float(np.bincount(pred, minlength=n_classes).max() / max(len(pred), 1)),
+        "top5_samples": float(top5.mean()),
+        "most_frequent": int(counts.argmax()),
+        "max_label_share": float(counts.max() / max(len(top1), 1)),
         "classes": int(n_classes),
         "samples": int(len(targets)),
     }
