@@ -99,11 +99,12 @@ def test_long_headless_run_has_flat_memory_and_clean_shutdown(tmp_path: Path) ->
 
 
 def test_control_a_leak_is_caught(tmp_path: Path) -> None:
-    """The same check on a run whose sink keeps 40 KB per prediction: it must fail the threshold."""
+    """The same check on a run whose sink keeps 80 KB per prediction: it must fail the threshold (40 KB
+    grew only 23 MB once on a loaded machine, where fewer frames get a prediction)."""
     kept: list[bytes] = []
 
     def leak(_: Prediction) -> None:
-        kept.append(bytes(40_000) + bytes(str(len(kept)), "ascii"))  # distinct, so never shared
+        kept.append(bytes(80_000) + bytes(str(len(kept)), "ascii"))  # distinct, so never shared
 
     samples, stopped, *_ = soak(tmp_path, 12_000, leak)
     assert stopped
