@@ -34,6 +34,11 @@ class ModelConfig:
     window: int = PREPROCESS.window
     persons: int = 2
     in_channels: int = 3
+    # What the backbone reads from each window (neuron_core.shift_gcn.input_features): the joints'
+    # coordinates, optionally with each bone (joint minus its parent) and each joint's motion (its
+    # change since the previous frame) beside them. Computed inside the model, so training, live use
+    # and export read the same (N, 3, T, V, M) windows; "joints" is every checkpoint shipped so far.
+    input_features: str = "joints"
     num_joints: int = PREPROCESS.num_joints
     backbone_channels: tuple[int, ...] = FULL_CHANNELS
     backbone_strides: tuple[int, ...] = DEFAULT_STRIDES
@@ -62,6 +67,11 @@ class ModelConfig:
     @property
     def total_stride(self) -> int:
         return math.prod(self.backbone_strides)
+
+    @property
+    def feature_channels(self) -> int:
+        """Channels per joint the backbone's first layer reads (``in_channels`` per input feature)."""
+        return self.in_channels * len(self.input_features.split("+"))
 
     @property
     def time_steps(self) -> int:
@@ -103,6 +113,11 @@ class ModelConfig:
 
         if self.calibration not in CALIBRATIONS:
             raise bad(f"calibration must be one of {', '.join(CALIBRATIONS)}, got {self.calibration!r}")
+        from neuron_core.shift_gcn import INPUT_FEATURES
+
+        if self.input_features not in INPUT_FEATURES:
+            choices = ", ".join(INPUT_FEATURES)
+            raise bad(f"input_features must be one of {choices}, got {self.input_features!r}")
         if self.fusion not in ("fine", "all"):
             raise bad(f"fusion must be fine or all, got {self.fusion!r}")
         if not 0.0 <= self.dropout < 1.0:

@@ -215,13 +215,39 @@ class _Backbone:
             terms = [self.per_row(np.tile(b_out, v))]
         return g.op("Relu", g.op("Sum", y, *terms)), out_frames
 
+    def input_features(self, x: str) -> str:
+        """``shift_gcn.input_features`` on joints laid out (C, V, R, T): bones and motion are stacked
+        after the joints on the channel axis, in the order torch stacks them."""
+        from onnx import TensorProto
+
+        from neuron_core.shift_gcn import joint_parents
+
+        g, kinds = self.g, self.net.config.input_features.split("+")
+        parts = [x]
+        if "bones" in kinds:
+            parents = g.ints(joint_parents(self.joints), "parents")
+            parts.append(g.op("Sub", x, g.op("Gather", x, parents, axis=1)))
+        if "motion" in kinds:
+
+            def frames(start: int, end: int, y: str = x) -> str:
+                return g.op("Slice", y, g.ints([start]), g.ints([end]), g.ints([3]))
+
+            peak = g.op("ReduceMax", g.op("Abs", x), g.ints([0, 1]), keepdims=1)
+            present = g.op("Cast", g.op("Greater", peak, g.const(0.0)), to=TensorProto.FLOAT)
+            both = g.op("Mul", frames(1, 2**62, present), frames(0, -1, present))
+            step = g.op("Mul", g.op("Sub", frames(1, 2**62), frames(0, -1)), both)
+            parts.append(g.op("Concat", g.op("Mul", frames(0, 1), g.const(0.0)), step, axis=3))
+        return g.op("Concat", *parts, axis=0) if len(parts) > 1 else x
+
     def features(self, x: str) -> tuple[str, int]:
         """Windows (N, C, T, V, M) -> feature maps (feat_dim, V, R, T') and T'."""
         g, cfg = self.g, self.net.config
         scale, shift = _bn_affine(self.net.data_bn)
-        x = g.reshape(g.op("Transpose", x, perm=[1, 3, 0, 4, 2]), [cfg.in_channels * cfg.num_joints, -1])
+        joints = [cfg.in_channels, cfg.num_joints, -1, cfg.window]
+        x = g.reshape(g.op("Transpose", x, perm=[1, 3, 0, 4, 2]), joints)
+        x = g.reshape(self.input_features(x), [cfg.feature_channels * cfg.num_joints, -1])
         x = g.op("Add", g.op("Mul", x, self.per_row(scale)), self.per_row(shift))
-        frames, c_in = cfg.window, cfg.in_channels
+        frames, c_in = cfg.window, cfg.feature_channels
         for block in self.net.blocks:
             x, frames = self.block(x, frames, c_in, block)
             c_in = block.temporal.linear.out_features

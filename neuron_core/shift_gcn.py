@@ -25,6 +25,37 @@ from torch import nn
 
 from neuron_core.config import ModelConfig
 from neuron_core.errors import ModelError
+from pose.layouts import NTU25_BONES, NUM_JOINTS
+
+# The backbone's input features (ModelConfig.input_features), each a linear function of the joints.
+INPUT_FEATURES = ("joints", "joints+bones", "joints+motion", "joints+bones+motion")
+
+
+def joint_parents(num_joints: int) -> list[int]:
+    """Each joint's parent on the NTU-25 tree (the root is its own parent, so its bone is zero)."""
+    parents = list(range(num_joints))
+    if num_joints == NUM_JOINTS:
+        for child, parent in NTU25_BONES:
+            parents[child] = parent
+    return parents
+
+
+def input_features(rows: torch.Tensor, kinds: str) -> torch.Tensor:
+    """(R, T, V, C) joint rows -> (R, T, V, C * k): the joints, then their bones and motion as asked.
+
+    Why: a window's positions say where the body is; its bones say how the limbs are turned whatever
+    the body's place, and its motion says how each joint moves (legs stepping, hands waving) whatever
+    the pose. A frame that is all zeros (nobody there) has no motion into or out of it.
+    """
+    parts = [rows]
+    names = kinds.split("+")
+    if "bones" in names:
+        parts.append(rows - rows[:, :, joint_parents(rows.shape[2])])
+    if "motion" in names:
+        present = (rows.abs().amax(dim=(2, 3), keepdim=True) > 0).to(rows.dtype)
+        step = (rows[:, 1:] - rows[:, :-1]) * present[:, 1:] * present[:, :-1]
+        parts.append(torch.cat([torch.zeros_like(rows[:, :1]), step], dim=1))
+    return torch.cat(parts, dim=-1) if len(parts) > 1 else rows
 
 
 class LastDimsBatchNorm(nn.BatchNorm1d):
@@ -173,9 +204,9 @@ class ShiftGCN(nn.Module):
         self.config = config
         self.num_classes = num_classes
         joints, radius = config.num_joints, config.temporal_shift
-        self.data_bn = LastDimsBatchNorm(joints * config.in_channels)
+        self.data_bn = LastDimsBatchNorm(joints * config.feature_channels)
         blocks = []
-        c_in = config.in_channels
+        c_in = config.feature_channels
         layers = zip(config.backbone_channels, config.backbone_strides, strict=True)
         for i, (c_out, stride) in enumerate(layers):
             blocks.append(ShiftBlock(c_in, c_out, stride, joints, radius, residual=i > 0))
@@ -188,7 +219,7 @@ class ShiftGCN(nn.Module):
     def person_features(self, rows: torch.Tensor) -> torch.Tensor:
         """One row per person: (R, T, V, C) -> (R, T', V, feat_dim), each row computed independently
         of the others in eval mode."""
-        y = self.data_bn(rows)
+        y = self.data_bn(input_features(rows, self.config.input_features))
         for block in self.blocks:
             y = block(y)
         return y

@@ -126,13 +126,20 @@ VARIANTS: dict[str, tuple[dict[str, object], Callable[[NeuronModel], None] | Non
     "temporal-shift-2": ({"temporal_shift": 2, "window": 32}, None),
     "zero-norm-scale": ({}, _zero_norm_channel),
     "negative-norm-scales": ({}, _negative_norms),
+    "bones-and-motion": ({"input_features": "joints+bones+motion"}, None),
+    "motion": ({"input_features": "joints+motion"}, None),
 }
+
+
+# Seed 0's bones-and-motion model holds a near tie between two prototypes on one window (which of
+# them top-k keeps then differs by float error): another draw of its weights has none.
+SEEDS = {"bones-and-motion": 1}
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_model_variants_match_torch(variant: str, tmp_path: Path) -> None:
     overrides, tweak = VARIANTS[variant]
-    torch.manual_seed(0)
+    torch.manual_seed(SEEDS.get(variant, 0))
     model = tiny_model(**overrides).eval()
     _shifted_statistics(model)
     if tweak is not None:
@@ -142,6 +149,7 @@ def test_model_variants_match_torch(variant: str, tmp_path: Path) -> None:
     x = windows(6, seed=1, window=window)
     x[3:, :, :, :, 1] = x[:3, :, :, :, 0][:, :, ::-1] * 0.5  # three two-person windows
     x[5] = 0.0  # nobody there: the first slot's features, as the model does
+    x[2, :, 5:9, :, 0] = 0.0  # a person missing for some frames: no motion into or out of them
     expected = torch_embed(model, x)
     diff = np.abs(embedder.embed(x) - expected).max(axis=(1, 2))
     assert diff[:5].max() < TOLERANCE, diff

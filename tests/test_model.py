@@ -10,7 +10,7 @@ import torch
 from neuron_core.config import FULL_CHANNELS, ModelConfig
 from neuron_core.errors import ModelError
 from neuron_core.model import NeuronHead, NeuronModel, ShiftGCN, class_logits, fuse
-from neuron_core.shift_gcn import temporal_blocks, temporal_shift
+from neuron_core.shift_gcn import input_features, temporal_blocks, temporal_shift
 from tests.doubles import TINY_CONFIG
 
 # Four backbone blocks (two of stride 1) and a 12-wide text space: the recogniser tests' tiny model,
@@ -72,6 +72,36 @@ def test_prefixes_scale_with_the_time_length() -> None:
 
 
 # ----- backbone -------------------------------------------------------------------------------------
+
+
+def test_input_features_stack_bones_and_motion_after_the_joints() -> None:
+    """Bones are joint minus parent on the NTU-25 tree (the root's is zero); motion is the change since
+    the previous frame, zero at the first frame and into or out of a frame where nobody is."""
+    rows = torch.randn(2, 6, 25, 3)
+    rows[1, 3] = 0.0  # the second row's person is missing at frame 3
+    out = input_features(rows, "joints+bones+motion")
+    assert out.shape == (2, 6, 25, 9)
+    assert torch.equal(out[..., :3], rows)
+    bones, motion = out[..., 3:6], out[..., 6:]
+    assert torch.equal(bones[:, :, 0], torch.zeros(2, 6, 3))  # the spine base is the root
+    assert torch.allclose(bones[:, :, 5], rows[:, :, 5] - rows[:, :, 4])  # left elbow - left shoulder
+    assert torch.allclose(bones[:, :, 4], rows[:, :, 4] - rows[:, :, 20])  # left shoulder - spine top
+    assert torch.equal(motion[:, 0], torch.zeros(2, 25, 3))
+    assert torch.allclose(motion[0, 2:], rows[0, 2:] - rows[0, 1:-1])
+    assert torch.equal(motion[1, 3:5], torch.zeros(2, 25, 3))
+    assert torch.allclose(motion[1, 5], rows[1, 5] - rows[1, 4])
+    assert torch.equal(input_features(rows, "joints"), rows)
+    assert input_features(rows, "joints+motion").shape[-1] == 6
+
+
+def test_the_backbone_reads_its_configured_input_features() -> None:
+    config = ModelConfig(**{**TINY_CONFIG, "input_features": "joints+bones+motion"})
+    assert config.feature_channels == 9
+    net = ShiftGCN(config)
+    assert net.data_bn.num_features == 25 * 9
+    assert net.features(torch.randn(2, 3, 16, 25, 2)).shape == (2, 16, 4, 25)
+    with pytest.raises(ModelError, match="input_features"):
+        ModelConfig(**{**TINY_CONFIG, "input_features": "joints+speed"})
 
 
 def test_full_backbone_output_shape_and_classifier() -> None:
