@@ -105,6 +105,12 @@ def test_benchmark_runs_end_to_end_in_tiny_mode(tmp_path) -> None:
     after = json.loads((tmp_path / "bench" / "seed0" / "cmu8" / "result.json").read_text())["scores"]
     plain = before["kept"]["names/none/fine"]["top1"]
     assert after["kept"]["names/none/fine"]["top1"] == pytest.approx(plain, abs=0.02)  # float16 embeddings
+    # A run of one held-out set (a lane) still writes the table of every fold done in the folder.
+    assert main(["benchmark", "--config", str(tmp_path / "c.yaml"), "--holdout", "cmu8", "--sets",
+                 "utkinect,cmu8", "--seeds", "0"]) == 0  # fmt: skip
+    out = json.loads((tmp_path / "bench" / "benchmark.json").read_text())
+    assert {f["holdout"] for f in out["folds"]} == {"utkinect", "cmu8"}
+    assert set(out["summary"]["kept"]["names/none/fine"]) == {"utkinect", "cmu8", "mean"}
 
 
 def test_new_words_are_the_benchmarks_not_the_recipes() -> None:

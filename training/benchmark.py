@@ -307,7 +307,9 @@ def run_fold(recipe: C.TrainConfig, fold: Fold, out: Path, d: Dist) -> dict[str,
 def run_benchmark(
     recipe: C.TrainConfig, folds: list[Fold], out: Path, d: Dist, rescore_done: bool = False
 ) -> dict[str, object]:
-    """Every fold not yet done, then the summary over all of them. ``rescore_done``: folds already
+    """Every fold not yet done, then the summary over every fold done in ``out``: those of this run
+    and those an earlier or parallel run left there (a recipe run in lanes, ``--holdout`` or
+    ``--seeds`` apart, ends with its whole table, not one lane's). ``rescore_done``: folds already
     done are scored again from their saved embeddings (after a change of the scoring side)."""
     out.mkdir(parents=True, exist_ok=True)
     C.save_yaml(recipe, out / "recipe.yaml")
@@ -320,6 +322,11 @@ def run_benchmark(
             results.append(rescore(path.parent, recipe) if rescore_done else json.loads(path.read_text()))
             continue
         results.append(run_fold(recipe, fold, out / fold.name, d))
+    planned = {out / fold.name / "result.json" for fold in folds}
+    others = sorted(p for p in out.glob("seed*/*/result.json") if p not in planned)
+    results += [rescore(p.parent, recipe) if rescore_done else json.loads(p.read_text()) for p in others]
+    if others and d.main:
+        print(f"the tables also hold {len(others)} fold(s) done earlier in {out}")
     summary = summarise(results)
     atomic_write_text(out / "benchmark.json", json.dumps({"folds": results, "summary": summary}, indent=2))
     atomic_write_text(out / "benchmark.md", markdown(summary, recipe.name))
