@@ -26,11 +26,13 @@ LAYOUTS: dict[str, int] = {"ntu25": NUM_JOINTS}
 # "spine-mid-first-frame": centred only (:func:`center`); "...-facing": then also turned about the
 # vertical so the first person faces the camera in the first valid frame (:func:`face_front`);
 # "...-no-travel": each person's travel over the floor taken away (:func:`hold_root`, the Kinect x
-# and z axes: rises and falls stay). Each name maps to (turn, hold the root) after the centring.
-_STEPS: dict[str, tuple[bool, bool]] = {
-    "spine-mid-first-frame": (False, False),
-    "spine-mid-first-frame-facing": (True, False),
-    "spine-mid-first-frame-no-travel": (False, True),
+# and z axes: rises and falls stay); "...-shared-joints": the joints not every sensor measures laid
+# on those it does (:func:`shared_joints`). Each name maps to (turn, hold the root, shared joints).
+_STEPS: dict[str, tuple[bool, bool, bool]] = {
+    "spine-mid-first-frame": (False, False, False),
+    "spine-mid-first-frame-facing": (True, False, False),
+    "spine-mid-first-frame-no-travel": (False, True, False),
+    "spine-mid-first-frame-shared-joints": (False, False, True),
 }
 NORMALISATIONS: tuple[str, ...] = tuple(_STEPS)
 # Kinect axes along the floor: x (across the view) and z (depth); y is up.
@@ -99,6 +101,32 @@ def center(joints: np.ndarray, valid: np.ndarray) -> np.ndarray:
     m0 = int(np.flatnonzero(valid[t0])[0])
     out -= out[t0, m0, NTU25_CENTER]
     out[~valid] = 0.0
+    return out
+
+
+# NTU-25 joints that Kinect v1 (NW-UCLA, UTKinect: 20 joints) does not measure, each with the joint
+# the v1 mapping puts in its place (pose.layouts.KINECT_V1_TO_NTU25): the neck on the spine at the
+# shoulders, the hand tips and thumbs on their hands.
+SHARED_JOINT_SOURCES: dict[int, int] = {
+    J["neck"]: J["spine_shoulder"],
+    J["left_hand_tip"]: J["left_hand"],
+    J["left_thumb"]: J["left_hand"],
+    J["right_hand_tip"]: J["right_hand"],
+    J["right_thumb"]: J["right_hand"],
+}
+
+
+def shared_joints(joints: np.ndarray) -> np.ndarray:
+    """(..., 25, 3) -> the same with every joint of :data:`SHARED_JOINT_SOURCES` on its source joint.
+
+    Why: each source fills those five joints its own way (Kinect v2 measures them, Kinect v1 copies
+    the nearest joint, motion-capture rigs and MediaPipe synthesise them), so a model can learn a
+    sensor from them instead of an action. Laid on joints every source measures, all sources show
+    the same 20 joints.
+    """
+    out = np.array(joints, np.float32, copy=True)
+    targets, sources = zip(*SHARED_JOINT_SOURCES.items(), strict=True)
+    out[..., list(targets), :] = out[..., list(sources), :]
     return out
 
 
@@ -219,8 +247,8 @@ def normalize_window(
         joints, valid = skeleton.joints, skeleton.valid
     else:
         joints, valid = skeleton
-    turn, hold = _STEPS[normalisation]
-    centred = center(joints, valid)
+    turn, hold, shared = _STEPS[normalisation]
+    centred = center(shared_joints(joints) if shared else joints, valid)
     if hold:
         centred = hold_root(centred, valid)
     if turn:
