@@ -17,6 +17,9 @@ from pose.normalize import PREPROCESS
 FULL_CHANNELS = (64, 64, 64, 64, 128, 128, 128, 256, 256, 256)
 SLIM_CHANNELS = (32, 32, 32, 32, 64, 64, 64, 128, 128, 256)
 DEFAULT_STRIDES = (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)
+# The backbone's input features (ModelConfig.input_features), each a linear function of the joints
+# (neuron_core.shift_gcn.input_features); written here so that reading a checkpoint needs no torch.
+INPUT_FEATURES = ("joints", "joints+bones", "joints+motion", "joints+bones+motion")
 NUM_STEPS = 3  # evolving steps of the Neuron head (spatial and temporal alike)
 # Fields added after checkpoints were first shipped, with the values that reproduce those older
 # checkpoints' behaviour when a stored config lacks them (ModelConfig.from_stored).
@@ -113,8 +116,6 @@ class ModelConfig:
 
         if self.calibration not in CALIBRATIONS:
             raise bad(f"calibration must be one of {', '.join(CALIBRATIONS)}, got {self.calibration!r}")
-        from neuron_core.shift_gcn import INPUT_FEATURES
-
         if self.input_features not in INPUT_FEATURES:
             choices = ", ".join(INPUT_FEATURES)
             raise bad(f"input_features must be one of {choices}, got {self.input_features!r}")

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pose.layouts import joint_parents
+
 if TYPE_CHECKING:
     import onnx
     from torch import nn
@@ -219,8 +221,6 @@ class _Backbone:
         """``shift_gcn.input_features`` on joints laid out (C, V, R, T): bones and motion are stacked
         after the joints on the channel axis, in the order torch stacks them."""
         from onnx import TensorProto
-
-        from neuron_core.shift_gcn import joint_parents
 
         g, kinds = self.g, self.net.config.input_features.split("+")
         parts = [x]

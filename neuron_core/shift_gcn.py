@@ -25,19 +25,7 @@ from torch import nn
 
 from neuron_core.config import ModelConfig
 from neuron_core.errors import ModelError
-from pose.layouts import NTU25_BONES, NUM_JOINTS
-
-# The backbone's input features (ModelConfig.input_features), each a linear function of the joints.
-INPUT_FEATURES = ("joints", "joints+bones", "joints+motion", "joints+bones+motion")
-
-
-def joint_parents(num_joints: int) -> list[int]:
-    """Each joint's parent on the NTU-25 tree (the root is its own parent, so its bone is zero)."""
-    parents = list(range(num_joints))
-    if num_joints == NUM_JOINTS:
-        for child, parent in NTU25_BONES:
-            parents[child] = parent
-    return parents
+from pose.layouts import joint_parents
 
 
 def input_features(rows: torch.Tensor, kinds: str) -> torch.Tensor:

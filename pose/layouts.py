@@ -33,6 +33,17 @@ NTU25_BONES: tuple[tuple[int, int], ...] = (
 )  # fmt: skip
 NTU25_CENTER = J["spine_mid"]
 
+
+def joint_parents(num_joints: int = NUM_JOINTS) -> list[int]:
+    """Each joint's parent on the NTU-25 tree (the root is its own parent, so its bone is zero); for
+    another joint count every joint is its own parent."""
+    parents = list(range(num_joints))
+    if num_joints == NUM_JOINTS:
+        for child, parent in NTU25_BONES:
+            parents[child] = parent
+    return parents
+
+
 # Left joint, right joint: used for mirroring augmentation and for handedness checks.
 NTU25_LEFT_RIGHT: tuple[tuple[int, int], ...] = (
     (4, 8),
