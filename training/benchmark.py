@@ -313,20 +313,20 @@ def run_benchmark(
     done are scored again from their saved embeddings (after a change of the scoring side)."""
     out.mkdir(parents=True, exist_ok=True)
     C.save_yaml(recipe, out / "recipe.yaml")
-    results = []
+    fresh: dict[Path, dict] = {}
     bar = tqdm(folds, desc="benchmark folds", disable=not d.main)
     for fold in bar:
         bar.set_postfix(fold=fold.name)
         path = out / fold.name / "result.json"
-        if path.exists():
-            results.append(rescore(path.parent, recipe) if rescore_done else json.loads(path.read_text()))
-            continue
-        results.append(run_fold(recipe, fold, out / fold.name, d))
-    planned = {out / fold.name / "result.json" for fold in folds}
-    others = sorted(p for p in out.glob("seed*/*/result.json") if p not in planned)
-    results += [rescore(p.parent, recipe) if rescore_done else json.loads(p.read_text()) for p in others]
-    if others and d.main:
-        print(f"the tables also hold {len(others)} fold(s) done earlier in {out}")
+        if not path.exists():
+            fresh[path] = run_fold(recipe, fold, out / fold.name, d)
+    done = sorted(out.glob("seed*/*/result.json"))
+    results = [
+        fresh[p] if p in fresh else rescore(p.parent, recipe) if rescore_done else json.loads(p.read_text())
+        for p in done
+    ]
+    if len(done) > len(folds) and d.main:
+        print(f"the tables also hold {len(done) - len(folds)} fold(s) done earlier in {out}")
     summary = summarise(results)
     atomic_write_text(out / "benchmark.json", json.dumps({"folds": results, "summary": summary}, indent=2))
     atomic_write_text(out / "benchmark.md", markdown(summary, recipe.name))
