@@ -317,11 +317,49 @@ def test_short_real_training_learns_and_scores_unseen_classes(tmp_path):
     assert rec.meta.vocabulary == seen
 
 
-@pytest.mark.slow
-def test_resumed_pretraining_equals_an_uninterrupted_run(tmp_path):
-    """Stop after one epoch, resume for the second: the same weights as two epochs in one go."""
+def test_weight_average_is_the_mean_of_the_last_steps_weights():
+    """The share of the last steps is averaged, every step; integer buffers keep their latest value."""
     import torch
 
+    from training.engine import WeightAverage
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    average = WeightAverage(0.5, total_steps=4)  # steps 2 and 3 of 0-3
+    seen = []
+    for step in range(4):
+        with torch.no_grad():
+            net[0].weight.fill_(float(step))
+            net[1].num_batches_tracked.fill_(step)
+        average.update(net, step)
+        seen.append(step)
+    mean = average.averaged(net.state_dict())
+    assert average.count == 2
+    torch.testing.assert_close(mean["0.weight"], torch.full((2, 2), 2.5))
+    assert mean["1.num_batches_tracked"].item() == 3 and mean["1.num_batches_tracked"].dtype == torch.int64
+    assert mean["0.weight"].dtype == torch.float32
+    # resumed from its state it goes on as one run would
+    again = WeightAverage(0.5, total_steps=4)
+    again.load_state_dict(average.state_dict())
+    assert torch.equal(again.averaged(net.state_dict())["0.weight"], mean["0.weight"])
+    # a key filter leaves entries out; share 0 averages nothing
+    head = WeightAverage(1.0, total_steps=4, keep=lambda key: key.startswith("1."))
+    head.update(net, 0)
+    assert set(head.averaged(net.state_dict())) == {"1.weight", "1.bias", "1.running_mean",
+                                                    "1.running_var", "1.num_batches_tracked"}  # fmt: skip
+    off = WeightAverage(0.0, total_steps=4)
+    for step in range(4):
+        off.update(net, step)
+    assert not off.active
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("average", [0.0, 0.75])
+def test_resumed_pretraining_equals_an_uninterrupted_run(tmp_path, monkeypatch, average):
+    """Killed in the second epoch, resumed: the same weights as two epochs in one go, with or without
+    weight averaging (whose running sums travel in the resume state)."""
+    import torch
+
+    import training.train as T
     from training.train import main
 
     cfg = {
@@ -339,9 +377,19 @@ def test_resumed_pretraining_equals_an_uninterrupted_run(tmp_path):
         "prompts_per_granularity": 2,
     }
     (tmp_path / "c.yaml").write_text(json.dumps(cfg))
-    common = ["--config", str(tmp_path / "c.yaml")]
+    common = ["--config", str(tmp_path / "c.yaml"), "--pretrain.average", str(average)]
     assert main(["pretrain", *common, "--output", str(tmp_path / "straight")]) == 0
-    assert main(["pretrain", *common, "--output", str(tmp_path / "halves"), "--pretrain.epochs", "1"]) == 0
+    epoch_of = T.pretrain_epoch
+
+    def killed_in_the_second(*args, **kwargs):
+        if args[4] == 1:
+            raise KeyboardInterrupt
+        return epoch_of(*args, **kwargs)
+
+    monkeypatch.setattr(T, "pretrain_epoch", killed_in_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        main(["pretrain", *common, "--output", str(tmp_path / "halves")])
+    monkeypatch.setattr(T, "pretrain_epoch", epoch_of)
     first = torch.load(tmp_path / "halves" / "state_pretrain.pt", weights_only=True)
     assert first["epoch"] == 0
     assert main(["pretrain", *common, "--output", str(tmp_path / "halves"), "--resume"]) == 0
@@ -352,6 +400,9 @@ def test_resumed_pretraining_equals_an_uninterrupted_run(tmp_path):
         torch.testing.assert_close(a[key], b[key], msg=key)
     # and the second epoch did change the weights
     assert any(not torch.equal(first["model"][key], a[key]) for key in a)
+    last = torch.load(tmp_path / "straight" / "state_pretrain.pt", weights_only=True)
+    averaged = not all(torch.equal(last["model"][key], a[key]) for key in a)
+    assert averaged == (average > 0)  # the backbone is the mean, not the last step, only when asked
 
 
 def test_on_the_spot_keeps_the_first_root_and_the_limbs_about_it():

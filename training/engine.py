@@ -139,6 +139,55 @@ def soft_targets(class_emb: torch.Tensor, temperature: float) -> torch.Tensor | 
     return torch.softmax(protos @ protos.T / temperature, dim=1)
 
 
+class WeightAverage:
+    """The uniform mean of a module's weights over a stage's last optimiser steps (stochastic weight
+    averaging, taken every step as SWAD does); :class:`training.config.StageConfig`'s ``average``.
+
+    Floating-point parameters and buffers (batch-norm statistics included) are averaged; integer
+    buffers keep their latest value. ``keep`` selects the entries (the head stage leaves out its frozen
+    backbone). The running sums live on the CPU in float64, so the mean does not drift with the step
+    count, and travel in the resume state (:meth:`state_dict`).
+    """
+
+    def __init__(self, share: float, total_steps: int, keep=lambda key: True) -> None:
+        self.start = total_steps - max(1, round(share * total_steps)) if share > 0 else total_steps
+        self.keep = keep
+        self.count = 0
+        self.sums: dict[str, torch.Tensor] = {}
+
+    @property
+    def active(self) -> bool:
+        return self.count > 0
+
+    def update(self, module: nn.Module, step: int) -> None:
+        """Add the module's weights after optimiser step ``step`` (0-based over the stage)."""
+        if step < self.start:
+            return
+        for key, value in module.state_dict().items():
+            if not self.keep(key):
+                continue
+            value = value.detach().cpu()
+            if value.is_floating_point():
+                value = value.double()
+                self.sums[key] = self.sums[key] + value if key in self.sums else value.clone()
+            else:
+                self.sums[key] = value.clone()
+        self.count += 1
+
+    def averaged(self, like: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The mean weights, each in the dtype of ``like``'s entry of the same name."""
+        return {
+            key: (value / self.count if value.is_floating_point() else value).to(like[key].dtype)
+            for key, value in self.sums.items()
+        }
+
+    def state_dict(self) -> dict[str, object]:
+        return {"count": self.count, "sums": self.sums}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        self.count, self.sums = int(state["count"]), dict(state["sums"])
+
+
 def _loss(logits: torch.Tensor, y: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
     return F.cross_entropy(logits, y if targets is None else targets[y])
 
@@ -151,9 +200,11 @@ def pretrain_epoch(
     epoch: int,
     d: Dist,
     targets: torch.Tensor | None = None,
+    average: WeightAverage | None = None,
 ) -> dict[str, float]:
     """Plain classification over the training classes (the backbone's classifier head); ``targets``:
-    soft target rows per class (:func:`soft_targets`), else one-hot."""
+    soft target rows per class (:func:`soft_targets`), else one-hot; ``average`` is given the weights
+    after every step."""
     model.train()
     total, correct, loss_sum = 0, 0, 0.0
     steps = len(loader)
@@ -166,11 +217,18 @@ def pretrain_epoch(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if average is not None:
+            average.update(_unwrapped(model), epoch * steps + step)
         total += y.numel()
         correct += int((logits.argmax(1) == y).sum())
         loss_sum += loss.item() * y.numel()
         bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / total:.3f}")
     return {"loss": all_mean(loss_sum / max(total, 1), d), "train_acc": all_mean(correct / max(total, 1), d)}
+
+
+def _unwrapped(module: nn.Module) -> nn.Module:
+    """The module a DistributedDataParallel wraps (its own keys), or the module itself."""
+    return module.module if isinstance(module, DistributedDataParallel) else module
 
 
 class StepScorer(nn.Module):
@@ -195,9 +253,10 @@ def neuron_epoch(
     seed: int,
     d: Dist,
     targets: torch.Tensor | None = None,
+    average: WeightAverage | None = None,
 ) -> dict[str, float]:
     """Cross-entropy over the training classes' texts, averaged over the six steps (against ``targets``'
-    soft rows where given, :func:`soft_targets`)."""
+    soft rows where given, :func:`soft_targets`); ``average`` is given the weights after every step."""
     scorer.train()
     rng = np.random.default_rng([seed, epoch, 3])  # same draws on every rank: batches stay in step
     total, correct, loss_sum = 0, 0, 0.0
@@ -212,6 +271,8 @@ def neuron_epoch(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if average is not None:
+            average.update(_unwrapped(scorer).model, epoch * steps + step)
         total += y.numel()
         correct += int((fuse(logits.detach()).argmax(1) == y).sum())
         loss_sum += loss.item() * y.numel()

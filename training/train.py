@@ -56,6 +56,7 @@ from training.distributed import Dist  # noqa: E402
 from training.engine import (  # noqa: E402
     ClassTexts,
     StepScorer,
+    WeightAverage,
     embed,
     make_optimizer,
     neuron_epoch,
@@ -216,27 +217,31 @@ def pretrain(run: Run, resume: bool) -> dict[str, torch.Tensor]:
     model = ShiftGCN(cfg.model, num_classes=len(run.split.seen)).to(d.device)
     opt = make_optimizer(list(model.parameters()), cfg.pretrain)
     state_path = run.out / "state_pretrain.pt"
+    loader = train_loader(
+        run.dataset("train", train=True), cfg.pretrain.batch_size, d, cfg.seed, cfg.data.num_workers
+    )
+    average = WeightAverage(cfg.pretrain.average, cfg.pretrain.epochs * len(loader))
     start = 0
     state = _load_state(state_path) if resume else None
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
+        average.load_state_dict(state.get("average", average.state_dict()))
         start = int(state["epoch"]) + 1
         log.info("pretrain: resuming after epoch %d", start)
     net = DistributedDataParallel(model) if d.active else model
-    loader = train_loader(
-        run.dataset("train", train=True), cfg.pretrain.batch_size, d, cfg.seed, cfg.data.num_workers
-    )
     targets = _soft_targets(run.texts.subset(range(len(run.split.seen))).names, cfg.pretrain.soft_targets, d)
     t0 = time.time()
     for epoch in range(start, cfg.pretrain.epochs):
         set_epoch(loader, epoch)
-        stats = pretrain_epoch(net, loader, opt, cfg.pretrain, epoch, d, targets)
+        stats = pretrain_epoch(net, loader, opt, cfg.pretrain, epoch, d, targets, average)
         log.info("pretrain epoch %d/%d: loss %.4f, train acc %.3f (%.0f s)", epoch + 1, cfg.pretrain.epochs,
                  stats["loss"], stats["train_acc"], time.time() - t0)  # fmt: skip
-        _save_state(
-            state_path, {"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict()}, d
-        )
+        state = {"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict()}
+        _save_state(state_path, state | {"average": average.state_dict()}, d)
+    if average.active:
+        log.info("pretrain: the backbone is the mean of the last %d steps' weights", average.count)
+        model.load_state_dict(average.averaged(model.state_dict()))
     val_acc = _classifier_accuracy(model, run, "val_seen")
     log.info("pretrain: validation top-1 over the %d training classes: %s", len(run.split.seen), val_acc)
     backbone = {k: v.detach().cpu() for k, v in model.state_dict().items() if not k.startswith("fc.")}
@@ -273,10 +278,13 @@ def load_backbone(path: Path, cfg: C.TrainConfig) -> dict[str, torch.Tensor]:
 # stage 2: the Neuron head
 
 
+def _is_head(key: str) -> bool:
+    """A key of the Neuron head's state (the backbone is frozen in this stage)."""
+    return not key.startswith("backbone.")
+
+
 def _head_state(model: NeuronModel) -> dict[str, torch.Tensor]:
-    return {
-        k: v.detach().cpu().clone() for k, v in model.state_dict().items() if not k.startswith("backbone.")
-    }
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if _is_head(k)}
 
 
 def train_neuron(run: Run, backbone: dict[str, torch.Tensor], resume: bool) -> tuple[NeuronModel, int]:
@@ -295,11 +303,16 @@ def train_neuron(run: Run, backbone: dict[str, torch.Tensor], resume: bool) -> t
     train_texts = run.texts.subset(range(len(split.seen)))
     val_set = run.dataset("val_unseen", train=False)
     state_path = run.out / "state_neuron.pt"
+    loader = train_loader(
+        run.dataset("train", train=True), cfg.neuron.batch_size, d, cfg.seed, cfg.data.num_workers
+    )
+    average = WeightAverage(cfg.neuron.average, cfg.neuron.epochs * len(loader), _is_head)
     start, best_score, best_epoch, best_state = 0, -1.0, -1, _head_state(model)
     state = _load_state(state_path) if resume else None
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
+        average.load_state_dict(state.get("average", average.state_dict()))
         start, best_score, best_epoch = (
             int(state["epoch"]) + 1,
             float(state["best_score"]),
@@ -309,15 +322,17 @@ def train_neuron(run: Run, backbone: dict[str, torch.Tensor], resume: bool) -> t
         log.info("neuron: resuming after epoch %d", start)
     scorer = StepScorer(model)
     net = DistributedDataParallel(scorer) if d.active else scorer
-    loader = train_loader(
-        run.dataset("train", train=True), cfg.neuron.batch_size, d, cfg.seed, cfg.data.num_workers
-    )
     targets = _soft_targets(train_texts.names, cfg.neuron.soft_targets, d)
     t0 = time.time()
     for epoch in range(start, cfg.neuron.epochs):
         set_epoch(loader, epoch)
         stats = neuron_epoch(net, loader, opt, cfg.neuron, train_texts, cfg.prompt_mode, epoch, cfg.seed, d,
-                             targets)  # fmt: skip
+                             targets, average)  # fmt: skip
+        # from the first averaged step on, each epoch is judged (and kept) by its running mean's weights
+        candidate = average.averaged(_head_state(model)) if average.active else None
+        trained = _head_state(model) if candidate is not None else None
+        if candidate is not None:
+            model.load_state_dict({**model.state_dict(), **candidate})
         score = -1.0
         if split.val_classes and len(val_set):
             emb = embed(model, val_set, cfg.eval_batch_size, d, "validation")
@@ -330,9 +345,11 @@ def train_neuron(run: Run, backbone: dict[str, torch.Tensor], resume: bool) -> t
         log.info("neuron epoch %d/%d: loss %.4f, train acc %.3f, val ZSL top-1 %s, scale %.2f (%.0f s)",
                  epoch + 1, cfg.neuron.epochs, stats["loss"], stats["train_acc"], shown,
                  model.logit_scale.item(), time.time() - t0)  # fmt: skip
+        if trained is not None:  # training goes on from the last step's weights, not their mean
+            model.load_state_dict({**model.state_dict(), **trained})
         state = {"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict()}
         state |= {"best_score": best_score, "best_epoch": best_epoch, "best_state": best_state}
-        _save_state(state_path, state, d)
+        _save_state(state_path, state | {"average": average.state_dict()}, d)
     model.load_state_dict({**model.state_dict(), **best_state})
     return model.eval(), best_epoch + 1
 
