@@ -283,7 +283,8 @@ def test_short_real_training_learns_and_scores_unseen_classes(tmp_path):
                   "max_eval_per_class": 15},
         "model": TINY_MODEL,
         "pretrain": {"epochs": 5, "batch_size": 32, "lr": 0.1, "milestones": [4]},
-        "neuron": {"epochs": 1, "batch_size": 32, "lr": 0.1, "milestones": []},
+        # the head kept is the mean of its last steps' weights (judged on the validation class)
+        "neuron": {"epochs": 1, "batch_size": 32, "lr": 0.1, "milestones": [], "average": 0.5},
         "output_dir": str(tmp_path / "run"),
         "device": "cpu",
         "prompts_per_granularity": 4,
@@ -300,6 +301,10 @@ def test_short_real_training_learns_and_scores_unseen_classes(tmp_path):
 
     backbone = torch.load(tmp_path / "run" / "backbone.pt", weights_only=True)
     assert backbone["val_seen_top1"] > 2.5 * chance, backbone["val_seen_top1"]
+    state = torch.load(tmp_path / "run" / "state_neuron.pt", weights_only=True)
+    head = state["best_state"]  # the averaged head, while training went on from the last step's
+    assert state["average"]["count"] > 1 and head.keys() <= state["model"].keys()
+    assert any(not torch.equal(head[key], state["model"][key]) for key in head)
     zsl = metrics["test_zsl_names"]
     assert zsl["samples"] == metrics["split"]["samples"]["test_unseen"] > 0 and zsl["classes"] == 3
     assert 0.0 <= zsl["top1"] <= zsl["top5"] == 1.0
