@@ -328,11 +328,9 @@ def train_neuron(run: Run, backbone: dict[str, torch.Tensor], resume: bool) -> t
         set_epoch(loader, epoch)
         stats = neuron_epoch(net, loader, opt, cfg.neuron, train_texts, cfg.prompt_mode, epoch, cfg.seed, d,
                              targets, average)  # fmt: skip
-        # from the first averaged step on, each epoch is judged (and kept) by its running mean's weights
-        candidate = average.averaged(_head_state(model)) if average.active else None
-        trained = _head_state(model) if candidate is not None else None
-        if candidate is not None:
-            model.load_state_dict({**model.state_dict(), **candidate})
+        trained = _head_state(model)
+        if average.active:  # from the first averaged step on, an epoch is judged and kept by the mean
+            model.load_state_dict({**model.state_dict(), **average.averaged(trained)})
         score = -1.0
         if split.val_classes and len(val_set):
             emb = embed(model, val_set, cfg.eval_batch_size, d, "validation")
@@ -345,8 +343,7 @@ def train_neuron(run: Run, backbone: dict[str, torch.Tensor], resume: bool) -> t
         log.info("neuron epoch %d/%d: loss %.4f, train acc %.3f, val ZSL top-1 %s, scale %.2f (%.0f s)",
                  epoch + 1, cfg.neuron.epochs, stats["loss"], stats["train_acc"], shown,
                  model.logit_scale.item(), time.time() - t0)  # fmt: skip
-        if trained is not None:  # training goes on from the last step's weights, not their mean
-            model.load_state_dict({**model.state_dict(), **trained})
+        model.load_state_dict({**model.state_dict(), **trained})  # training goes on from the last step
         state = {"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict()}
         state |= {"best_score": best_score, "best_epoch": best_epoch, "best_state": best_state}
         _save_state(state_path, state | {"average": average.state_dict()}, d)
